@@ -1,0 +1,2 @@
+//! Benchmarks for braintrust-rs: criterion benches (`cargo bench -p braintrust-benches`) and,
+//! as the pipeline grows, bench binaries.

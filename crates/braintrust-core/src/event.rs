@@ -1,0 +1,593 @@
+//! Logged events: the fields a caller logs on a span, validated before they become row fields.
+//!
+//! ```
+//! use braintrust_core::event::Event;
+//! use serde_json::json;
+//!
+//! let fields = Event::new()
+//!     .input(json!({"question": "1+1"}))
+//!     .output(json!("2"))
+//!     .score("correct", true)
+//!     .metadata_entry("model", json!("small"))
+//!     .into_fields()?;
+//! assert_eq!(fields["scores"], json!({"correct": 1}));
+//!
+//! // Loosely typed input is validated the same way.
+//! let err = Event::from_value(json!({"scores": {"bad": 1.5}})).unwrap_err();
+//! assert!(err.to_string().contains("bad"));
+//! # Ok::<(), braintrust_core::event::EventError>(())
+//! ```
+
+use std::str::FromStr;
+
+use serde_json::{Map, Number, Value};
+
+/// The type of a span (`span_attributes.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpanType {
+    /// A call to a language model.
+    Llm,
+    /// A scorer.
+    Score,
+    /// A Braintrust function.
+    Function,
+    /// The root span of an eval case.
+    Eval,
+    /// A unit of work (the default root type for loggers).
+    Task,
+    /// A tool call.
+    Tool,
+    /// An automation.
+    Automation,
+    /// A facet.
+    Facet,
+    /// A preprocessor.
+    Preprocessor,
+    /// A classifier.
+    Classifier,
+    /// A review.
+    Review,
+}
+
+impl SpanType {
+    /// Every span type.
+    pub const ALL: [SpanType; 11] = [
+        SpanType::Llm,
+        SpanType::Score,
+        SpanType::Function,
+        SpanType::Eval,
+        SpanType::Task,
+        SpanType::Tool,
+        SpanType::Automation,
+        SpanType::Facet,
+        SpanType::Preprocessor,
+        SpanType::Classifier,
+        SpanType::Review,
+    ];
+
+    /// The wire name (`llm`, `score`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanType::Llm => "llm",
+            SpanType::Score => "score",
+            SpanType::Function => "function",
+            SpanType::Eval => "eval",
+            SpanType::Task => "task",
+            SpanType::Tool => "tool",
+            SpanType::Automation => "automation",
+            SpanType::Facet => "facet",
+            SpanType::Preprocessor => "preprocessor",
+            SpanType::Classifier => "classifier",
+            SpanType::Review => "review",
+        }
+    }
+}
+
+impl std::fmt::Display for SpanType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SpanType {
+    type Err = EventError;
+
+    fn from_str(s: &str) -> Result<SpanType, EventError> {
+        SpanType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| EventError::InvalidSpanType(s.to_owned()))
+    }
+}
+
+/// `span_attributes` of a span: name, type, purpose and any extra keys.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpanAttributes {
+    /// The span's name.
+    pub name: Option<String>,
+    /// The span's type.
+    pub span_type: Option<SpanType>,
+    /// `"scorer"` for scorer spans and their descendants.
+    pub purpose: Option<String>,
+    /// Other keys, kept as given.
+    pub extra: Map<String, Value>,
+}
+
+impl SpanAttributes {
+    /// Attributes with a name.
+    pub fn named(name: impl Into<String>) -> SpanAttributes {
+        SpanAttributes {
+            name: Some(name.into()),
+            ..SpanAttributes::default()
+        }
+    }
+
+    /// Sets the type.
+    pub fn with_type(mut self, span_type: SpanType) -> SpanAttributes {
+        self.span_type = Some(span_type);
+        self
+    }
+
+    /// The JSON object sent as `span_attributes`.
+    pub fn to_map(&self) -> Map<String, Value> {
+        let mut map = Map::new();
+        if let Some(name) = &self.name {
+            map.insert("name".into(), Value::String(name.clone()));
+        }
+        if let Some(t) = self.span_type {
+            map.insert("type".into(), Value::String(t.as_str().into()));
+        }
+        if let Some(purpose) = &self.purpose {
+            map.insert("purpose".into(), Value::String(purpose.clone()));
+        }
+        for (k, v) in &self.extra {
+            map.insert(k.clone(), v.clone());
+        }
+        map
+    }
+
+    /// Validates a JSON `span_attributes` object (the type must be a known span type).
+    pub fn from_map(map: &Map<String, Value>) -> Result<SpanAttributes, EventError> {
+        let mut attrs = SpanAttributes::default();
+        for (k, v) in map {
+            match (k.as_str(), v) {
+                ("name", Value::String(s)) => attrs.name = Some(s.clone()),
+                ("type", Value::String(s)) => attrs.span_type = Some(s.parse()?),
+                ("purpose", Value::String(s)) => attrs.purpose = Some(s.clone()),
+                ("name" | "type" | "purpose", Value::Null) => {}
+                ("name" | "type" | "purpose", _) => {
+                    return Err(EventError::WrongType {
+                        field: "span_attributes",
+                        expected: "string values for name, type and purpose",
+                    });
+                }
+                _ => {
+                    attrs.extra.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        Ok(attrs)
+    }
+}
+
+/// Why an event was rejected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EventError {
+    /// A key that events may not carry.
+    #[error("unknown event field `{0}`")]
+    UnknownField(String),
+    /// A field of the wrong JSON type.
+    #[error("event field `{field}` must be {expected}")]
+    WrongType {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A score that is not a number in [0, 1], a boolean or null.
+    #[error("score `{name}` must be a number between 0 and 1, a boolean or null (got {value})")]
+    InvalidScore {
+        /// The score's name.
+        name: String,
+        /// The offending value, as JSON text.
+        value: String,
+    },
+    /// A metric that is not a finite number.
+    #[error("metric `{name}` must be a finite number (got {value})")]
+    InvalidMetric {
+        /// The metric's name.
+        name: String,
+        /// The offending value, as JSON text.
+        value: String,
+    },
+    /// A tag that is not a string, or a repeated tag.
+    #[error("tags must be distinct strings (offending tag: {0})")]
+    InvalidTag(String),
+    /// A span type outside the known set.
+    #[error(
+        "unknown span type `{0}` (expected one of: llm, score, function, eval, task, tool, automation, facet, preprocessor, classifier, review)"
+    )]
+    InvalidSpanType(String),
+    /// The event is not a JSON object.
+    #[error("an event must be a JSON object")]
+    NotAnObject,
+}
+
+/// Keys a logged event may carry.
+const EVENT_KEYS: &[&str] = &[
+    "input",
+    "output",
+    "expected",
+    "error",
+    "scores",
+    "metadata",
+    "metrics",
+    "tags",
+    "span_attributes",
+    "context",
+    "origin",
+    "classifications",
+    "id",
+    "dataset_record_id",
+    "created",
+];
+
+/// Fields to log on a span (or a dataset record), validated by [`Event::into_fields`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Event {
+    fields: Map<String, Value>,
+}
+
+impl Event {
+    /// An empty event.
+    pub fn new() -> Event {
+        Event::default()
+    }
+
+    /// An event from a JSON object with the usual keys (`input`, `output`, `scores`, …).
+    /// `inputs` is accepted as an alias of `input`. The result is validated.
+    pub fn from_value(value: Value) -> Result<Event, EventError> {
+        let Value::Object(map) = value else {
+            return Err(EventError::NotAnObject);
+        };
+        let mut fields = Map::new();
+        for (k, v) in map {
+            let key = if k == "inputs" { "input".to_owned() } else { k };
+            if !EVENT_KEYS.contains(&key.as_str()) {
+                return Err(EventError::UnknownField(key));
+            }
+            fields.insert(key, v);
+        }
+        let event = Event { fields };
+        event.validate()?;
+        Ok(event)
+    }
+
+    fn set(mut self, key: &str, value: Value) -> Event {
+        self.fields.insert(key.to_owned(), value);
+        self
+    }
+
+    fn object_entry(mut self, field: &str, name: impl Into<String>, value: Value) -> Event {
+        let slot = self
+            .fields
+            .entry(field.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        if let Value::Object(map) = slot {
+            map.insert(name.into(), value);
+        }
+        self
+    }
+
+    /// Sets `input`.
+    pub fn input(self, value: Value) -> Event {
+        self.set("input", value)
+    }
+
+    /// Sets `output`.
+    pub fn output(self, value: Value) -> Event {
+        self.set("output", value)
+    }
+
+    /// Sets `expected`.
+    pub fn expected(self, value: Value) -> Event {
+        self.set("expected", value)
+    }
+
+    /// Sets `error`.
+    pub fn error(self, value: Value) -> Event {
+        self.set("error", value)
+    }
+
+    /// Adds one score: a number in [0, 1], a boolean (1 or 0) or `None` (null).
+    pub fn score(self, name: impl Into<String>, value: impl Into<ScoreValue>) -> Event {
+        let value = value.into().to_json();
+        self.object_entry("scores", name, value)
+    }
+
+    /// Adds one metric.
+    pub fn metric(self, name: impl Into<String>, value: f64) -> Event {
+        let value = Number::from_f64(value).map_or(Value::Null, Value::Number);
+        self.object_entry("metrics", name, value)
+    }
+
+    /// Adds one metadata entry.
+    pub fn metadata_entry(self, key: impl Into<String>, value: Value) -> Event {
+        self.object_entry("metadata", key, value)
+    }
+
+    /// Replaces `metadata` (must be an object).
+    pub fn metadata(self, value: Value) -> Event {
+        self.set("metadata", value)
+    }
+
+    /// Sets `tags`.
+    pub fn tags<S: Into<String>>(self, tags: impl IntoIterator<Item = S>) -> Event {
+        let tags = tags.into_iter().map(|t| Value::String(t.into())).collect();
+        self.set("tags", Value::Array(tags))
+    }
+
+    /// Sets any other allowed field (`context`, `origin`, `span_attributes`, …).
+    pub fn field(self, key: &str, value: Value) -> Event {
+        self.set(key, value)
+    }
+
+    /// Whether nothing was set.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// Validates and returns the row fields: scores as numbers in [0, 1] or null (booleans become
+    /// 1/0), metrics as finite numbers, metadata an object, tags distinct strings, a known span
+    /// type.
+    pub fn into_fields(mut self) -> Result<Map<String, Value>, EventError> {
+        self.validate()?;
+        if let Some(Value::Object(scores)) = self.fields.get_mut("scores") {
+            for value in scores.values_mut() {
+                if let Value::Bool(b) = value {
+                    *value = Value::from(u8::from(*b));
+                }
+            }
+        }
+        Ok(self.fields)
+    }
+
+    fn validate(&self) -> Result<(), EventError> {
+        for key in self.fields.keys() {
+            if !EVENT_KEYS.contains(&key.as_str()) {
+                return Err(EventError::UnknownField(key.clone()));
+            }
+        }
+        if let Some(scores) = self.fields.get("scores") {
+            validate_scores(scores)?;
+        }
+        if let Some(metrics) = self.fields.get("metrics") {
+            let map = metrics.as_object().ok_or(EventError::WrongType {
+                field: "metrics",
+                expected: "an object",
+            })?;
+            for (name, value) in map {
+                if !value.is_number() {
+                    return Err(EventError::InvalidMetric {
+                        name: name.clone(),
+                        value: value.to_string(),
+                    });
+                }
+            }
+        }
+        if self.fields.get("metadata").is_some_and(|m| !m.is_object()) {
+            return Err(EventError::WrongType {
+                field: "metadata",
+                expected: "an object with string keys",
+            });
+        }
+        match self.fields.get("tags") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(tags)) => {
+                let mut seen = std::collections::HashSet::new();
+                for tag in tags {
+                    match tag.as_str() {
+                        Some(s) if seen.insert(s) => {}
+                        _ => return Err(EventError::InvalidTag(tag.to_string())),
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(EventError::WrongType {
+                    field: "tags",
+                    expected: "an array of strings",
+                });
+            }
+        }
+        if let Some(attrs) = self.fields.get("span_attributes") {
+            let map = attrs.as_object().ok_or(EventError::WrongType {
+                field: "span_attributes",
+                expected: "an object",
+            })?;
+            SpanAttributes::from_map(map)?;
+        }
+        Ok(())
+    }
+}
+
+fn validate_scores(scores: &Value) -> Result<(), EventError> {
+    let map = scores.as_object().ok_or(EventError::WrongType {
+        field: "scores",
+        expected: "an object of score names to numbers",
+    })?;
+    for (name, value) in map {
+        let ok = match value {
+            Value::Null | Value::Bool(_) => true,
+            Value::Number(n) => n.as_f64().is_some_and(|f| (0.0..=1.0).contains(&f)),
+            _ => false,
+        };
+        if !ok {
+            return Err(EventError::InvalidScore {
+                name: name.clone(),
+                value: value.to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A score value: a number, a boolean or null.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ScoreValue {
+    /// A number (valid when finite and within [0, 1]).
+    Number(f64),
+    /// A boolean, logged as 1 or 0.
+    Bool(bool),
+    /// No score (null): the scorer chose to skip.
+    Null,
+}
+
+impl ScoreValue {
+    fn to_json(self) -> Value {
+        match self {
+            // Non-finite numbers become a string so that validation reports them.
+            ScoreValue::Number(f) => {
+                Number::from_f64(f).map_or_else(|| Value::String(f.to_string()), Value::Number)
+            }
+            ScoreValue::Bool(b) => Value::Bool(b),
+            ScoreValue::Null => Value::Null,
+        }
+    }
+}
+
+impl From<f64> for ScoreValue {
+    fn from(v: f64) -> ScoreValue {
+        ScoreValue::Number(v)
+    }
+}
+
+impl From<f32> for ScoreValue {
+    fn from(v: f32) -> ScoreValue {
+        ScoreValue::Number(f64::from(v))
+    }
+}
+
+impl From<bool> for ScoreValue {
+    fn from(v: bool) -> ScoreValue {
+        ScoreValue::Bool(v)
+    }
+}
+
+impl<T: Into<ScoreValue>> From<Option<T>> for ScoreValue {
+    fn from(v: Option<T>) -> ScoreValue {
+        v.map_or(ScoreValue::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scores_accept_numbers_booleans_and_null() {
+        let fields = Event::new()
+            .score("a", 0.25)
+            .score("b", false)
+            .score("c", None::<f64>)
+            .into_fields()
+            .unwrap();
+        assert_eq!(fields["scores"], json!({"a": 0.25, "b": 0, "c": null}));
+    }
+
+    #[test]
+    fn invalid_scores_are_rejected() {
+        for bad in [
+            json!(1.01),
+            json!(-0.1),
+            json!("0.5"),
+            json!([1]),
+            json!({"x": 1}),
+        ] {
+            let err = Event::from_value(json!({"scores": {"s": bad}})).unwrap_err();
+            assert!(
+                matches!(err, EventError::InvalidScore { ref name, .. } if name == "s"),
+                "{err}"
+            );
+        }
+        let err = Event::new()
+            .score("nan", f64::NAN)
+            .into_fields()
+            .unwrap_err();
+        assert!(matches!(err, EventError::InvalidScore { .. }));
+        assert!(Event::from_value(json!({"scores": [1]})).is_err());
+    }
+
+    #[test]
+    fn metrics_metadata_and_tags_are_validated() {
+        assert!(matches!(
+            Event::from_value(json!({"metrics": {"m": "fast"}})),
+            Err(EventError::InvalidMetric { .. })
+        ));
+        assert!(matches!(
+            Event::from_value(json!({"metadata": [1, 2]})),
+            Err(EventError::WrongType {
+                field: "metadata",
+                ..
+            })
+        ));
+        assert!(matches!(
+            Event::from_value(json!({"tags": ["a", "a"]})),
+            Err(EventError::InvalidTag(_))
+        ));
+        assert!(matches!(
+            Event::from_value(json!({"tags": ["a", 1]})),
+            Err(EventError::InvalidTag(_))
+        ));
+        assert!(Event::from_value(json!({"tags": null})).is_ok());
+        assert!(matches!(
+            Event::new().metric("inf", f64::INFINITY).into_fields(),
+            Err(EventError::InvalidMetric { .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_fields_and_non_objects_are_rejected_and_inputs_is_an_alias() {
+        assert_eq!(
+            Event::from_value(json!({"outputs": 1})),
+            Err(EventError::UnknownField("outputs".into()))
+        );
+        assert_eq!(Event::from_value(json!(3)), Err(EventError::NotAnObject));
+        let fields = Event::from_value(json!({"inputs": {"a": 1}}))
+            .unwrap()
+            .into_fields()
+            .unwrap();
+        assert_eq!(fields["input"], json!({"a": 1}));
+    }
+
+    #[test]
+    fn span_types_parse_and_reject_unknown_names() {
+        for t in SpanType::ALL {
+            assert_eq!(t.as_str().parse::<SpanType>().unwrap(), t);
+        }
+        assert!(matches!(
+            "agent".parse::<SpanType>(),
+            Err(EventError::InvalidSpanType(_))
+        ));
+        assert!(matches!(
+            Event::from_value(json!({"span_attributes": {"type": "agent"}})),
+            Err(EventError::InvalidSpanType(_))
+        ));
+    }
+
+    #[test]
+    fn span_attributes_keep_extra_keys_in_order() {
+        let mut attrs = SpanAttributes::named("root").with_type(SpanType::Task);
+        attrs.purpose = Some("scorer".into());
+        attrs.extra.insert("exec_counter".into(), json!(3));
+        let map = attrs.to_map();
+        assert_eq!(
+            Value::Object(map.clone()),
+            json!({"name": "root", "type": "task", "purpose": "scorer", "exec_counter": 3})
+        );
+        assert_eq!(SpanAttributes::from_map(&map).unwrap(), attrs);
+    }
+}

@@ -1,0 +1,321 @@
+//! Merge rules for rows with equal keys: the client merges before sending, the server merges
+//! into what it stored.
+//!
+//! * Rows are processed in order. A row with `_is_merge: true` whose key is already present is
+//!   deep-merged into the existing row; any other row replaces it.
+//! * When merging, the existing row's `created`, `span_id`, `root_span_id`, `span_parents` and
+//!   `_parent_id` are kept.
+//! * Deep merge: object into object recurses; anything else (arrays and `null` included)
+//!   overwrites. Paths listed in the incoming row's `_merge_paths` are replaced, not merged.
+//! * Top-level `tags` are a set union (order-preserving, de-duplicated) unless `["tags"]` is in
+//!   `_merge_paths`.
+//! * When the existing row is a full row (not a merge row), the result is a full row with no
+//!   `_is_merge` key.
+//!
+//! ```
+//! use braintrust_core::merge::merge_row_batch;
+//! use braintrust_core::row::Row;
+//! use serde_json::json;
+//!
+//! let rows = [
+//!     json!({"id": "r", "_is_merge": false, "metadata": {"m": {"x": 1}}, "tags": ["a"]}),
+//!     json!({"id": "r", "_is_merge": true, "metadata": {"m": {"y": 2}}, "tags": ["b", "a"]}),
+//! ]
+//! .map(|v| Row::from_map(v.as_object().unwrap().clone()));
+//! let merged = merge_row_batch(rows);
+//! assert_eq!(
+//!     serde_json::Value::from(merged[0].clone()),
+//!     json!({"id": "r", "metadata": {"m": {"x": 1, "y": 2}}, "tags": ["a", "b"]})
+//! );
+//! ```
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::row::Row;
+
+/// Fields of the existing row that a merge never overwrites.
+pub const PRESERVED_ON_MERGE: [&str; 5] = [
+    "created",
+    "span_id",
+    "root_span_id",
+    "span_parents",
+    "_parent_id",
+];
+
+/// Deep-merges `source` into `target` (object into object recurses, anything else overwrites).
+pub fn merge_fields(target: &mut Map<String, Value>, source: Map<String, Value>) {
+    merge_with_paths(target, source, &[], &mut Vec::new());
+}
+
+fn merge_with_paths(
+    target: &mut Map<String, Value>,
+    source: Map<String, Value>,
+    replace_paths: &[Vec<String>],
+    path: &mut Vec<String>,
+) {
+    for (key, value) in source {
+        path.push(key);
+        let key = path.last().cloned().unwrap_or_default();
+        let replace = replace_paths.iter().any(|p| p == path);
+        match (target.get_mut(&key), value) {
+            (Some(Value::Object(existing)), Value::Object(incoming)) if !replace => {
+                merge_with_paths(existing, incoming, replace_paths, path);
+            }
+            (_, value) => {
+                target.insert(key, value);
+            }
+        }
+        path.pop();
+    }
+}
+
+/// Parses `_merge_paths` (`[["input", "a"], ["output"]]`); malformed entries are skipped.
+pub fn parse_merge_paths(value: Option<&Value>) -> Vec<Vec<String>> {
+    let Some(Value::Array(paths)) = value else {
+        return Vec::new();
+    };
+    paths
+        .iter()
+        .filter_map(|p| {
+            p.as_array()?
+                .iter()
+                .map(|s| s.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+        })
+        .collect()
+}
+
+/// Order-preserving, de-duplicated union of two tag lists.
+pub fn union_tags(existing: &mut Vec<Value>, incoming: Vec<Value>) {
+    for tag in incoming {
+        // `Value` equality ignores object key order, as the reference's sorted-key comparison.
+        if !existing.contains(&tag) {
+            existing.push(tag);
+        }
+    }
+}
+
+/// Merges a merge row into an existing row with the same key (the rules of this module).
+pub fn merge_row_into(existing: &mut Map<String, Value>, mut incoming: Map<String, Value>) {
+    let existing_is_full = existing.get("_is_merge").and_then(Value::as_bool) != Some(true);
+    let paths = parse_merge_paths(incoming.get("_merge_paths"));
+    let incoming_paths = incoming.remove("_merge_paths");
+    incoming.remove("_is_merge");
+    for field in PRESERVED_ON_MERGE {
+        if existing.contains_key(field) {
+            incoming.remove(field);
+        }
+    }
+    let tags_replaced = paths.iter().any(|p| p.len() == 1 && p[0] == "tags");
+    let both_arrays = matches!(existing.get("tags"), Some(Value::Array(_)))
+        && matches!(incoming.get("tags"), Some(Value::Array(_)));
+    if !tags_replaced
+        && both_arrays
+        && let (Some(Value::Array(old)), Some(Value::Array(new))) =
+            (existing.get_mut("tags"), incoming.remove("tags"))
+    {
+        union_tags(old, new);
+    }
+    merge_with_paths(existing, incoming, &paths, &mut Vec::new());
+    if existing_is_full {
+        existing.remove("_is_merge");
+        existing.remove("_merge_paths");
+    } else if let Some(Value::Array(new_paths)) = incoming_paths {
+        let slot = existing
+            .entry("_merge_paths")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(all) = slot {
+            union_tags(all, new_paths);
+        }
+    }
+}
+
+/// Merges a batch of rows by key (client side, before sending). The result has one row per
+/// distinct key, in order of first appearance.
+pub fn merge_row_batch(rows: impl IntoIterator<Item = Row>) -> Vec<Row> {
+    let mut index: HashMap<crate::row::RowKey, usize> = HashMap::new();
+    let mut out: Vec<Row> = Vec::new();
+    for row in rows {
+        let key = row.key();
+        match index.get(&key) {
+            Some(&i) if row.is_merge() => merge_row_into(out[i].as_map_mut(), row.into_map()),
+            Some(&i) => out[i] = row,
+            None => {
+                index.insert(key, out.len());
+                out.push(row);
+            }
+        }
+    }
+    out
+}
+
+fn value_at_mut<'a>(
+    target: &'a mut Map<String, Value>,
+    parents: &[String],
+    last: &str,
+) -> Option<&'a mut Value> {
+    let mut cursor = target;
+    for key in parents {
+        cursor = cursor.get_mut(key)?.as_object_mut()?;
+    }
+    cursor.get_mut(last)
+}
+
+/// Applies `_array_delete` (`[{"path": ["tags"], "delete": ["foo"]}]`): removes the listed values
+/// from the arrays at those paths. Entries that do not match the row are ignored.
+pub fn apply_array_deletes(target: &mut Map<String, Value>, deletes: &Value) {
+    let Some(entries) = deletes.as_array() else {
+        return;
+    };
+    for entry in entries {
+        let path = parse_merge_paths(Some(&Value::Array(vec![
+            entry.get("path").cloned().unwrap_or(Value::Null),
+        ])));
+        let (Some(path), Some(Value::Array(remove))) = (path.first(), entry.get("delete")) else {
+            continue;
+        };
+        let Some((last, parents)) = path.split_last() else {
+            continue;
+        };
+        if let Some(Value::Array(values)) = value_at_mut(target, parents, last) {
+            values.retain(|v| !remove.contains(v));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(v: Value) -> Row {
+        Row::from_map(v.as_object().unwrap().clone())
+    }
+
+    fn values(rows: Vec<Row>) -> Vec<Value> {
+        rows.into_iter().map(Value::from).collect()
+    }
+
+    #[test]
+    fn observed_metadata_merges() {
+        let out = merge_row_batch([
+            row(
+                json!({"id": "a", "_is_merge": false, "metadata": {"stage": "begin", "m1": {"x": 1}}}),
+            ),
+            row(
+                json!({"id": "a", "_is_merge": true, "metadata": {"stage": "end", "m1": {"y": 2}}}),
+            ),
+        ]);
+        assert_eq!(
+            values(out),
+            vec![json!({"id": "a", "metadata": {"stage": "end", "m1": {"x": 1, "y": 2}}})]
+        );
+    }
+
+    #[test]
+    fn arrays_and_null_overwrite() {
+        let out = merge_row_batch([
+            row(json!({"id": "a", "_is_merge": true, "output": [1, 2], "input": {"k": 1}})),
+            row(json!({"id": "a", "_is_merge": true, "output": [3], "input": null})),
+        ]);
+        assert_eq!(
+            values(out),
+            vec![json!({"id": "a", "_is_merge": true, "output": [3], "input": null})]
+        );
+    }
+
+    #[test]
+    fn existing_ids_are_kept() {
+        let out = merge_row_batch([
+            row(
+                json!({"id": "a", "created": "c1", "span_id": "s1", "root_span_id": "r1", "span_parents": ["p1"]}),
+            ),
+            row(
+                json!({"id": "a", "_is_merge": true, "created": "c2", "span_id": "s2", "root_span_id": "r2", "span_parents": ["p2"], "output": 1}),
+            ),
+        ]);
+        assert_eq!(
+            values(out),
+            vec![
+                json!({"id": "a", "created": "c1", "span_id": "s1", "root_span_id": "r1", "span_parents": ["p1"], "output": 1})
+            ]
+        );
+    }
+
+    #[test]
+    fn non_merge_rows_replace_and_other_keys_stay_apart() {
+        let out = merge_row_batch([
+            row(json!({"id": "a", "input": 1})),
+            row(json!({"id": "b", "project_id": "p", "log_id": "g", "input": 2})),
+            row(json!({"id": "a", "output": 3})),
+            row(json!({"id": "a", "experiment_id": "e", "_is_merge": true, "output": 4})),
+        ]);
+        assert_eq!(
+            values(out),
+            vec![
+                json!({"id": "a", "output": 3}),
+                json!({"id": "b", "project_id": "p", "log_id": "g", "input": 2}),
+                json!({"id": "a", "experiment_id": "e", "_is_merge": true, "output": 4}),
+            ]
+        );
+    }
+
+    #[test]
+    fn tags_union_unless_replaced_by_merge_paths() {
+        let out = merge_row_batch([
+            row(json!({"id": "a", "tags": ["x", {"k": 1, "j": 2}]})),
+            row(json!({"id": "a", "_is_merge": true, "tags": [{"j": 2, "k": 1}, "y", "x"]})),
+        ]);
+        assert_eq!(
+            values(out),
+            vec![json!({"id": "a", "tags": ["x", {"k": 1, "j": 2}, "y"]})]
+        );
+
+        let out = merge_row_batch([
+            row(json!({"id": "a", "tags": ["x"], "input": {"a": {"b": 1}, "c": 2}})),
+            row(
+                json!({"id": "a", "_is_merge": true, "tags": ["y"], "input": {"a": {"z": 9}},
+                        "_merge_paths": [["tags"], ["input", "a"]]}),
+            ),
+        ]);
+        assert_eq!(
+            values(out),
+            vec![json!({"id": "a", "tags": ["y"], "input": {"a": {"z": 9}, "c": 2}})]
+        );
+    }
+
+    #[test]
+    fn merge_rows_accumulate_merge_paths() {
+        let out = merge_row_batch([
+            row(json!({"id": "a", "_is_merge": true, "_merge_paths": [["input"]], "input": 1})),
+            row(
+                json!({"id": "a", "_is_merge": true, "_merge_paths": [["output"], ["input"]], "output": 2}),
+            ),
+        ]);
+        assert_eq!(
+            values(out)[0]["_merge_paths"],
+            json!([["input"], ["output"]])
+        );
+    }
+
+    #[test]
+    fn array_deletes_remove_values_at_paths() {
+        let mut target = json!({"tags": ["a", "b", "c"], "metadata": {"list": [1, 2]}})
+            .as_object()
+            .unwrap()
+            .clone();
+        apply_array_deletes(
+            &mut target,
+            &json!([{"path": ["tags"], "delete": ["b"]},
+                    {"path": ["metadata", "list"], "delete": [2]},
+                    {"path": ["missing"], "delete": [1]},
+                    "junk"]),
+        );
+        assert_eq!(
+            Value::Object(target),
+            json!({"tags": ["a", "c"], "metadata": {"list": [1]}})
+        );
+    }
+}

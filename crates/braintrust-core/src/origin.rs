@@ -1,0 +1,309 @@
+//! `context` of a span: the caller's location and `span_origin` (which SDK and which
+//! instrumentation created the span, and in which environment).
+//!
+//! ```
+//! use braintrust_core::origin::{CallerLocation, LOGGER_INSTRUMENTATION, span_context};
+//!
+//! let context = span_context(LOGGER_INSTRUMENTATION, Some(CallerLocation::here()));
+//! assert_eq!(context["span_origin"]["name"], "braintrust.sdk.rust");
+//! assert_eq!(context["caller_filename"], file!());
+//! ```
+
+use std::sync::OnceLock;
+
+use serde_json::{Map, Value};
+
+use crate::env_file::EnvLookup;
+
+/// `span_origin.name` of every span this SDK creates.
+pub const SDK_NAME: &str = "braintrust.sdk.rust";
+
+/// `span_origin.version`: the SDK version.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `span_origin.instrumentation.name` of manually created spans.
+pub const LOGGER_INSTRUMENTATION: &str = "braintrust-rust-logger";
+
+/// Where a span was created in the user's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallerLocation {
+    /// The function, when known (macros know it; `#[track_caller]` does not).
+    pub function: Option<&'static str>,
+    /// The source file.
+    pub file: &'static str,
+    /// The line.
+    pub line: u32,
+}
+
+impl CallerLocation {
+    /// The location of the caller (through `#[track_caller]` chains).
+    #[track_caller]
+    pub fn here() -> CallerLocation {
+        let loc = std::panic::Location::caller();
+        CallerLocation {
+            function: None,
+            file: loc.file(),
+            line: loc.line(),
+        }
+    }
+}
+
+/// The environment a process runs in (`span_origin.environment`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Environment {
+    /// `ci`, `server`, `local` or an explicit value.
+    pub kind: String,
+    /// A lower_snake name (`github_actions`, `vercel`, …), when known.
+    pub name: Option<String>,
+}
+
+impl Environment {
+    fn new(kind: &str, name: &str) -> Environment {
+        Environment {
+            kind: kind.to_owned(),
+            name: Some(name.to_owned()),
+        }
+    }
+
+    fn to_value(&self) -> Value {
+        let mut map = Map::new();
+        map.insert("type".into(), Value::String(self.kind.clone()));
+        if let Some(name) = &self.name {
+            map.insert("name".into(), Value::String(name.clone()));
+        }
+        Value::Object(map)
+    }
+}
+
+const CI_SIGNALS: &[(&[&str], &str)] = &[
+    (&["GITHUB_ACTIONS"], "github_actions"),
+    (&["GITLAB_CI"], "gitlab_ci"),
+    (&["CIRCLECI"], "circleci"),
+    (&["BUILDKITE"], "buildkite"),
+    (&["JENKINS_URL", "JENKINS_HOME"], "jenkins"),
+    (&["TF_BUILD"], "azure_pipelines"),
+    (&["TEAMCITY_VERSION"], "teamcity"),
+    (&["TRAVIS"], "travis"),
+    (&["BITBUCKET_BUILD_NUMBER"], "bitbucket_pipelines"),
+];
+
+const SERVER_SIGNALS: &[(&[&str], &str)] = &[
+    (&["VERCEL"], "vercel"),
+    (&["NETLIFY"], "netlify"),
+    (
+        &[
+            "ECS_CONTAINER_METADATA_URI",
+            "ECS_CONTAINER_METADATA_URI_V4",
+        ],
+        "ecs",
+    ),
+    (&["AWS_LAMBDA_FUNCTION_NAME"], "aws_lambda"),
+    (&["K_SERVICE"], "cloud_run"),
+    (&["FUNCTION_TARGET"], "cloud_functions"),
+    (&["KUBERNETES_SERVICE_HOST"], "kubernetes"),
+    (&["DYNO"], "heroku"),
+    (&["FLY_APP_NAME"], "fly"),
+    (&["RAILWAY_ENVIRONMENT"], "railway"),
+    (&["RENDER_SERVICE_NAME"], "render"),
+];
+
+const MODE_VARIABLES: &[&str] = &[
+    "NODE_ENV",
+    "RAILS_ENV",
+    "RACK_ENV",
+    "ASPNETCORE_ENVIRONMENT",
+    "DOTNET_ENVIRONMENT",
+];
+
+/// Detects the environment from settings, with the reference's precedence: explicit
+/// `BRAINTRUST_ENVIRONMENT_TYPE`/`_NAME` (type `none` disables detection) > CI variables >
+/// server/platform variables > framework mode variables > nothing. Never guesses `local` from
+/// the absence of signals.
+pub fn detect_environment(lookup: &EnvLookup) -> Option<Environment> {
+    if let Some(kind) = lookup.get("BRAINTRUST_ENVIRONMENT_TYPE") {
+        let kind = kind.trim().to_owned();
+        if kind.eq_ignore_ascii_case("none") {
+            return None;
+        }
+        return Some(Environment {
+            kind,
+            name: lookup
+                .get("BRAINTRUST_ENVIRONMENT_NAME")
+                .map(|n| n.trim().to_owned()),
+        });
+    }
+    let set = |var: &str| lookup.get(var).is_some();
+    for (vars, name) in CI_SIGNALS {
+        if vars.iter().any(|v| set(v)) {
+            return Some(Environment::new("ci", name));
+        }
+    }
+    if lookup
+        .get("CI")
+        .is_some_and(|v| crate::env_file::parse_bool(&v) != Some(false))
+    {
+        return Some(Environment::new("ci", "ci"));
+    }
+    let execution_env = lookup.get("AWS_EXECUTION_ENV").unwrap_or_default();
+    if execution_env.starts_with("AWS_ECS_") {
+        return Some(Environment::new("server", "ecs"));
+    }
+    for (vars, name) in SERVER_SIGNALS {
+        if vars.iter().any(|v| set(v)) {
+            return Some(Environment::new("server", name));
+        }
+    }
+    if execution_env.starts_with("AWS_Lambda_") {
+        return Some(Environment::new("server", "aws_lambda"));
+    }
+    for var in MODE_VARIABLES {
+        let Some(mode) = lookup.get(var) else {
+            continue;
+        };
+        let mode = mode.trim().to_ascii_lowercase();
+        match mode.as_str() {
+            "production" | "prod" | "staging" | "stage" => {
+                return Some(Environment::new("server", &mode));
+            }
+            "development" | "dev" | "local" => return Some(Environment::new("local", &mode)),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The environment of this process, detected once.
+pub fn process_environment() -> Option<&'static Environment> {
+    static ENV: OnceLock<Option<Environment>> = OnceLock::new();
+    ENV.get_or_init(|| detect_environment(&EnvLookup::process()))
+        .as_ref()
+}
+
+/// `span_origin` for spans created by `instrumentation`, in this process's environment.
+pub fn span_origin(instrumentation: &str) -> Map<String, Value> {
+    span_origin_in(instrumentation, process_environment())
+}
+
+/// `span_origin` with an explicit environment.
+pub fn span_origin_in(
+    instrumentation: &str,
+    environment: Option<&Environment>,
+) -> Map<String, Value> {
+    let mut origin = Map::new();
+    origin.insert("name".into(), Value::String(SDK_NAME.into()));
+    origin.insert("version".into(), Value::String(SDK_VERSION.into()));
+    let mut inst = Map::new();
+    inst.insert("name".into(), Value::String(instrumentation.into()));
+    origin.insert("instrumentation".into(), Value::Object(inst));
+    if let Some(env) = environment {
+        origin.insert("environment".into(), env.to_value());
+    }
+    origin
+}
+
+/// The `context` object of a new span: caller location (when given) and `span_origin`.
+pub fn span_context(instrumentation: &str, caller: Option<CallerLocation>) -> Map<String, Value> {
+    let mut context = Map::new();
+    if let Some(caller) = caller {
+        if let Some(function) = caller.function {
+            context.insert("caller_functionname".into(), Value::String(function.into()));
+        }
+        context.insert("caller_filename".into(), Value::String(caller.file.into()));
+        context.insert("caller_lineno".into(), Value::from(caller.line));
+    }
+    context.insert(
+        "span_origin".into(),
+        Value::Object(span_origin(instrumentation)),
+    );
+    context
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn detect(pairs: &[(&str, &str)]) -> Option<Environment> {
+        detect_environment(&EnvLookup::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn precedence_explicit_then_ci_then_server_then_mode() {
+        let all = [
+            ("BRAINTRUST_ENVIRONMENT_TYPE", "staging"),
+            ("BRAINTRUST_ENVIRONMENT_NAME", "eu"),
+            ("GITHUB_ACTIONS", "true"),
+            ("VERCEL", "1"),
+            ("NODE_ENV", "production"),
+        ];
+        assert_eq!(
+            detect(&all),
+            Some(Environment {
+                kind: "staging".into(),
+                name: Some("eu".into())
+            })
+        );
+        assert_eq!(
+            detect(&all[2..]),
+            Some(Environment::new("ci", "github_actions"))
+        );
+        assert_eq!(
+            detect(&all[3..]),
+            Some(Environment::new("server", "vercel"))
+        );
+        assert_eq!(
+            detect(&all[4..]),
+            Some(Environment::new("server", "production"))
+        );
+        assert_eq!(detect(&[]), None, "never guess local");
+        assert_eq!(
+            detect(&[("BRAINTRUST_ENVIRONMENT_TYPE", "none"), ("CI", "1")]),
+            None
+        );
+    }
+
+    #[test]
+    fn special_cases() {
+        assert_eq!(
+            detect(&[("CI", "true")]),
+            Some(Environment::new("ci", "ci"))
+        );
+        assert_eq!(detect(&[("CI", "false")]), None);
+        assert_eq!(
+            detect(&[
+                ("AWS_EXECUTION_ENV", "AWS_ECS_FARGATE"),
+                ("AWS_LAMBDA_FUNCTION_NAME", "f")
+            ]),
+            Some(Environment::new("server", "ecs"))
+        );
+        assert_eq!(
+            detect(&[("AWS_EXECUTION_ENV", "AWS_Lambda_python3.12")]),
+            Some(Environment::new("server", "aws_lambda"))
+        );
+        assert_eq!(
+            detect(&[("RAILS_ENV", "development")]),
+            Some(Environment::new("local", "development"))
+        );
+        assert_eq!(detect(&[("NODE_ENV", "test")]), None);
+    }
+
+    #[test]
+    fn span_origin_shape() {
+        let origin = span_origin_in("x", Some(&Environment::new("ci", "ci")));
+        assert_eq!(
+            Value::Object(origin),
+            json!({"name": "braintrust.sdk.rust", "version": SDK_VERSION,
+                   "instrumentation": {"name": "x"}, "environment": {"type": "ci", "name": "ci"}})
+        );
+        let ctx = span_context(
+            "x",
+            Some(CallerLocation {
+                function: Some("f"),
+                file: "a.rs",
+                line: 3,
+            }),
+        );
+        assert_eq!(ctx["caller_functionname"], "f");
+        assert_eq!(ctx["caller_lineno"], 3);
+    }
+}

@@ -1,0 +1,306 @@
+//! `braintrust-local`: a local server that speaks the Braintrust HTTP API, with an embedded
+//! SQLite store.
+//!
+//! It is the offline default of braintrust-rs, the backend of our own tests, and a tool users can
+//! run: the official Python and JavaScript SDKs work against it too (login, project / experiment
+//! / dataset registration in the `/v1` and legacy `/api/*` families, `/logs3` with server-side
+//! merge, overflow uploads, `/fetch` and `/btql` reads).
+//!
+//! Run it in-process (it owns a background thread and runtime, so it works from sync code and
+//! from any async runtime):
+//!
+//! ```
+//! use braintrust_local::LocalServer;
+//! use braintrust_core::object::ObjectIds;
+//!
+//! let server = LocalServer::start()?;
+//! assert!(server.url().starts_with("http://127.0.0.1:"));
+//! let rows = server.rows(&ObjectIds::project_logs("no-such-project"))?;
+//! assert!(rows.is_empty());
+//! # Ok::<(), braintrust_local::LocalServerError>(())
+//! ```
+//!
+//! or as a binary: `cargo run -p braintrust-local -- --addr 127.0.0.1:8787 --db local.db
+//! --api-key my-key`.
+
+mod app;
+mod error;
+mod logs;
+mod read;
+mod record;
+mod registry;
+mod store;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use braintrust_core::object::ObjectIds;
+use serde_json::Value;
+
+pub use record::RecordedRequest;
+pub use store::StoreError;
+
+use app::{AppState, Settings};
+use store::Store;
+
+/// The API key an in-process server accepts unless told otherwise.
+pub const DEFAULT_API_KEY: &str = "braintrust-local";
+
+/// The organisation name a server reports unless told otherwise.
+pub const DEFAULT_ORG_NAME: &str = "local";
+
+/// The `/logs3` payload limit a server advertises unless told otherwise (6 MiB).
+pub const DEFAULT_PAYLOAD_LIMIT: u64 = 6 * 1024 * 1024;
+
+/// Why a server could not start or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalServerError {
+    /// The store could not be opened or read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The server thread or runtime could not be started.
+    #[error("cannot start the server runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Settings for a [`LocalServer`].
+#[derive(Debug, Clone)]
+pub struct LocalServerBuilder {
+    addr: SocketAddr,
+    db: Option<PathBuf>,
+    api_key: String,
+    org_name: String,
+    payload_limit: Option<u64>,
+    record_requests: bool,
+}
+
+impl Default for LocalServerBuilder {
+    fn default() -> LocalServerBuilder {
+        LocalServerBuilder {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db: None,
+            api_key: DEFAULT_API_KEY.to_owned(),
+            org_name: DEFAULT_ORG_NAME.to_owned(),
+            payload_limit: Some(DEFAULT_PAYLOAD_LIMIT),
+            record_requests: false,
+        }
+    }
+}
+
+impl LocalServerBuilder {
+    /// Address to listen on (default `127.0.0.1:0`, an ephemeral port).
+    pub fn addr(mut self, addr: SocketAddr) -> LocalServerBuilder {
+        self.addr = addr;
+        self
+    }
+
+    /// Persist to this SQLite file (default: in memory).
+    pub fn db_path(mut self, path: impl Into<PathBuf>) -> LocalServerBuilder {
+        self.db = Some(path.into());
+        self
+    }
+
+    /// Keep everything in memory (the default).
+    pub fn in_memory(mut self) -> LocalServerBuilder {
+        self.db = None;
+        self
+    }
+
+    /// The only API key accepted (default [`DEFAULT_API_KEY`]).
+    pub fn api_key(mut self, key: impl Into<String>) -> LocalServerBuilder {
+        self.api_key = key.into();
+        self
+    }
+
+    /// The organisation's name (default [`DEFAULT_ORG_NAME`]).
+    pub fn org_name(mut self, name: impl Into<String>) -> LocalServerBuilder {
+        self.org_name = name.into();
+        self
+    }
+
+    /// The `logs3_payload_max_bytes` advertised by `/version`; `None` omits it, which turns
+    /// client overflow uploads off.
+    pub fn payload_limit(mut self, limit: Option<u64>) -> LocalServerBuilder {
+        self.payload_limit = limit;
+        self
+    }
+
+    /// Record every request for [`LocalServer::recorded_requests`] (off by default).
+    pub fn record_requests(mut self, record: bool) -> LocalServerBuilder {
+        self.record_requests = record;
+        self
+    }
+
+    /// Opens the store, binds the address and starts serving on a background thread.
+    pub fn start(self) -> Result<LocalServer, LocalServerError> {
+        let store = match &self.db {
+            Some(path) => Store::open(path)?,
+            None => Store::in_memory()?,
+        };
+        let org_id = store.meta_or_init("org_id", braintrust_core::id::new_uuid_v4)?;
+        let user_id = store.meta_or_init("user_id", braintrust_core::id::new_uuid_v4)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("braintrust-local")
+            .enable_all()
+            .build()
+            .map_err(LocalServerError::Runtime)?;
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind(self.addr))
+            .map_err(|source| LocalServerError::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| LocalServerError::Bind {
+                addr: self.addr,
+                source,
+            })?;
+        let url = format!("http://{local_addr}");
+        let state = Arc::new(AppState {
+            store: Mutex::new(store),
+            settings: Settings {
+                api_key: self.api_key,
+                org_name: self.org_name,
+                org_id,
+                user_id,
+                payload_limit: self.payload_limit,
+            },
+            base_url: url.clone(),
+            recorder: self.record_requests.then(|| Mutex::new(Vec::new())),
+        });
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let router = app::router(state.clone());
+        let thread = std::thread::Builder::new()
+            .name("braintrust-local".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let shutdown = async {
+                        let _ = stop_rx.await;
+                    };
+                    if let Err(e) = axum::serve(listener, router)
+                        .with_graceful_shutdown(shutdown)
+                        .await
+                    {
+                        tracing::error!(error = %e, "braintrust-local server stopped");
+                    }
+                });
+            })
+            .map_err(LocalServerError::Runtime)?;
+        Ok(LocalServer {
+            url,
+            addr: local_addr,
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        })
+    }
+}
+
+/// A running local server. Dropping it stops the server and closes the store.
+#[derive(Debug)]
+pub struct LocalServer {
+    url: String,
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl LocalServer {
+    /// Starts an in-memory server on an ephemeral loopback port with the default settings.
+    pub fn start() -> Result<LocalServer, LocalServerError> {
+        LocalServerBuilder::default().start()
+    }
+
+    /// Settings for a server.
+    pub fn builder() -> LocalServerBuilder {
+        LocalServerBuilder::default()
+    }
+
+    /// The base URL (`http://127.0.0.1:PORT`); app and API URL alike.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The API key the server accepts.
+    pub fn api_key(&self) -> &str {
+        &self.state.settings.api_key
+    }
+
+    /// The organisation's name.
+    pub fn org_name(&self) -> &str {
+        &self.state.settings.org_name
+    }
+
+    /// The organisation's id.
+    pub fn org_id(&self) -> &str {
+        &self.state.settings.org_id
+    }
+
+    /// The current (merged) rows of an object, in write order.
+    pub fn rows(&self, object: &ObjectIds) -> Result<Vec<Value>, StoreError> {
+        let store = self.state.store();
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store.read_rows(object, None, cursor.as_deref(), 10_000, &|_| true)?;
+            out.extend(page.rows);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// The objects that hold rows.
+    pub fn objects_with_rows(&self) -> Result<Vec<ObjectIds>, StoreError> {
+        self.state.store().row_objects()
+    }
+
+    /// Requests received so far (empty unless recording was turned on).
+    pub fn recorded_requests(&self) -> Vec<RecordedRequest> {
+        self.state.recorder.as_ref().map_or_else(Vec::new, |r| {
+            r.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        })
+    }
+
+    /// Blocks until the server thread ends (it ends only when the server is shut down).
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Stops the server and waits for it.
+    pub fn shutdown(self) {
+        drop(self);
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The `braintrust-local` binary: serves the Braintrust API on a local address with a SQLite
+//! store, printing its URL on the first line of stdout.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use braintrust_local::{DEFAULT_API_KEY, DEFAULT_ORG_NAME, DEFAULT_PAYLOAD_LIMIT, LocalServer};
+use clap::Parser;
+
+/// A local Braintrust-API-compatible server.
+#[derive(Debug, Parser)]
+#[command(name = "braintrust-local", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    addr: SocketAddr,
+    /// SQLite database file (created if missing); data survives restarts.
+    #[arg(long, default_value = "braintrust-local.db", conflicts_with = "memory")]
+    db: PathBuf,
+    /// Keep everything in memory instead of a database file.
+    #[arg(long)]
+    memory: bool,
+    /// The only API key accepted.
+    #[arg(long, env = "BRAINTRUST_LOCAL_API_KEY", default_value = DEFAULT_API_KEY, hide_env_values = true)]
+    api_key: String,
+    /// The organisation's name.
+    #[arg(long, default_value = DEFAULT_ORG_NAME)]
+    org_name: String,
+    /// The `/logs3` payload limit advertised by `/version` (0 omits it: no overflow).
+    #[arg(long, default_value_t = DEFAULT_PAYLOAD_LIMIT)]
+    payload_limit: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut builder = LocalServer::builder()
+        .addr(args.addr)
+        .api_key(args.api_key)
+        .org_name(args.org_name)
+        .payload_limit((args.payload_limit > 0).then_some(args.payload_limit));
+    builder = if args.memory {
+        builder.in_memory()
+    } else {
+        builder.db_path(&args.db)
+    };
+    let server = match builder.start() {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("braintrust-local: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", server.url());
+    let store = if args.memory {
+        "in memory".to_owned()
+    } else {
+        args.db.display().to_string()
+    };
+    eprintln!(
+        "braintrust-local: serving org `{}` from {store}; set BRAINTRUST_APP_URL and BRAINTRUST_API_URL to {} (Ctrl-C stops)",
+        server.org_name(),
+        server.url()
+    );
+    let signal = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map(|rt| rt.block_on(tokio::signal::ctrl_c()));
+    if let Err(e) = signal {
+        eprintln!("braintrust-local: cannot wait for Ctrl-C ({e}); serving until killed");
+        server.wait();
+        return ExitCode::SUCCESS;
+    }
+    server.shutdown();
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,541 @@
+//! The embedded store: organisations' objects (projects, experiments, datasets), rows with their
+//! version history, and uploaded blobs, in SQLite (a file, or in memory).
+
+use std::path::Path;
+use std::time::SystemTime;
+
+use braintrust_core::merge::{apply_array_deletes, merge_row_into};
+use braintrust_core::object::{ObjectIds, ObjectType};
+use braintrust_core::row::format_created;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::{Map, Value};
+
+/// First transaction id handed out by a fresh store (19 decimal digits, like the service's).
+const FIRST_XACT_ID: u64 = 1_000_000_000_000_000_000;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// Stored JSON could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+/// The kinds of registered objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ObjectKind {
+    Project,
+    Experiment,
+    Dataset,
+}
+
+impl ObjectKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Project => "project",
+            ObjectKind::Experiment => "experiment",
+            ObjectKind::Dataset => "dataset",
+        }
+    }
+}
+
+/// A row write after validation: which object and row it targets, plus its fields.
+#[derive(Debug)]
+pub(crate) struct RowWrite {
+    pub(crate) object: ObjectIds,
+    pub(crate) row_id: String,
+    pub(crate) fields: Map<String, Value>,
+}
+
+/// A page of rows read back.
+#[derive(Debug)]
+pub(crate) struct RowPage {
+    pub(crate) rows: Vec<Value>,
+    pub(crate) cursor: Option<String>,
+}
+
+/// The SQLite-backed store.
+#[derive(Debug)]
+pub(crate) struct Store {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL, id TEXT PRIMARY KEY, parent_id TEXT NOT NULL, name TEXT NOT NULL,
+    data TEXT NOT NULL, UNIQUE (kind, parent_id, name));
+CREATE TABLE IF NOT EXISTS rows (
+    object_type TEXT NOT NULL, object_id TEXT NOT NULL, row_id TEXT NOT NULL,
+    seq INTEGER NOT NULL, xact_id INTEGER NOT NULL, data TEXT NOT NULL,
+    PRIMARY KEY (object_type, object_id, row_id));
+CREATE INDEX IF NOT EXISTS rows_by_seq ON rows (object_type, object_id, seq);
+CREATE TABLE IF NOT EXISTS row_history (
+    hid INTEGER PRIMARY KEY AUTOINCREMENT, object_type TEXT NOT NULL, object_id TEXT NOT NULL,
+    row_id TEXT NOT NULL, xact_id INTEGER NOT NULL, deleted INTEGER NOT NULL, data TEXT);
+CREATE INDEX IF NOT EXISTS history_by_key ON row_history (object_type, object_id, row_id, xact_id);
+CREATE TABLE IF NOT EXISTS blobs (
+    key TEXT PRIMARY KEY, token TEXT NOT NULL, content_type TEXT, data BLOB);
+";
+
+impl Store {
+    /// Opens (creating if needed) a store in a file.
+    pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        Store::init(conn)
+    }
+
+    /// A store that lives in memory only.
+    pub(crate) fn in_memory() -> Result<Store, StoreError> {
+        Store::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store, StoreError> {
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store { conn })
+    }
+
+    /// A persistent setting, created with `init` on first use.
+    pub(crate) fn meta_or_init(
+        &self,
+        key: &str,
+        init: impl FnOnce() -> String,
+    ) -> Result<String, StoreError> {
+        let found: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?;
+        if let Some(value) = found {
+            return Ok(value);
+        }
+        let value = init();
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        Ok(value)
+    }
+
+    // === objects ===
+
+    pub(crate) fn object_by_id(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let data: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT data FROM objects WHERE kind = ?1 AND id = ?2",
+                params![kind.as_str(), id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(data.map(|d| serde_json::from_str(&d)).transpose()?)
+    }
+
+    pub(crate) fn object_by_name(
+        &self,
+        kind: ObjectKind,
+        parent_id: &str,
+        name: &str,
+    ) -> Result<Option<Value>, StoreError> {
+        let data: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT data FROM objects WHERE kind = ?1 AND parent_id = ?2 AND name = ?3",
+                params![kind.as_str(), parent_id, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(data.map(|d| serde_json::from_str(&d)).transpose()?)
+    }
+
+    pub(crate) fn objects_of(
+        &self,
+        kind: ObjectKind,
+        parent_id: &str,
+    ) -> Result<Vec<Value>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT data FROM objects WHERE kind = ?1 AND parent_id = ?2 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map(params![kind.as_str(), parent_id], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for data in rows {
+            out.push(serde_json::from_str(&data?)?);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn insert_object(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+        parent_id: &str,
+        name: &str,
+        data: &Value,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO objects (kind, id, parent_id, name, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![kind.as_str(), id, parent_id, name, data.to_string()],
+        )?;
+        Ok(())
+    }
+
+    // === rows ===
+
+    /// Applies a batch of row writes in one transaction with one new transaction id, with the
+    /// server-side merge semantics. Returns the transaction id.
+    pub(crate) fn apply_rows(&mut self, writes: Vec<RowWrite>) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let last: Option<String> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'last_xact_id'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let xact = last
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(FIRST_XACT_ID, |v| v + 1);
+        let now = format_created(SystemTime::now());
+        {
+            let mut get = tx.prepare_cached(
+                "SELECT data FROM rows WHERE object_type = ?1 AND object_id = ?2 AND row_id = ?3",
+            )?;
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO rows (object_type, object_id, row_id, seq, xact_id, data)
+                 VALUES (?1, ?2, ?3, (SELECT IFNULL(MAX(hid), 0) + 1 FROM row_history), ?4, ?5)
+                 ON CONFLICT (object_type, object_id, row_id)
+                 DO UPDATE SET xact_id = excluded.xact_id, data = excluded.data",
+            )?;
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM rows WHERE object_type = ?1 AND object_id = ?2 AND row_id = ?3",
+            )?;
+            let mut history = tx.prepare_cached(
+                "INSERT INTO row_history (object_type, object_id, row_id, xact_id, deleted, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for write in writes {
+                let object_type = write.object.object_type().as_str();
+                let object_id = write.object.id();
+                let key = params![object_type, object_id, write.row_id];
+                let existing: Option<String> = get.query_row(key, |r| r.get(0)).optional()?;
+                let existing: Option<Map<String, Value>> =
+                    existing.map(|d| serde_json::from_str(&d)).transpose()?;
+                match merge_stored(existing, write.fields, &now) {
+                    Some(mut merged) => {
+                        merged.insert("_xact_id".into(), Value::String(xact.to_string()));
+                        let data = Value::Object(merged).to_string();
+                        upsert.execute(params![
+                            object_type,
+                            object_id,
+                            write.row_id,
+                            xact as i64,
+                            data
+                        ])?;
+                        history.execute(params![
+                            object_type,
+                            object_id,
+                            write.row_id,
+                            xact as i64,
+                            0,
+                            data
+                        ])?;
+                    }
+                    None => {
+                        delete.execute(key)?;
+                        history.execute(params![
+                            object_type,
+                            object_id,
+                            write.row_id,
+                            xact as i64,
+                            1,
+                            Option::<String>::None
+                        ])?;
+                    }
+                }
+            }
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('last_xact_id', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [xact.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(xact)
+    }
+
+    /// A page of the current rows of an object, optionally as of a transaction id, in write
+    /// order. `cursor` is the opaque cursor of the previous page.
+    pub(crate) fn read_rows(
+        &self,
+        object: &ObjectIds,
+        version: Option<u64>,
+        cursor: Option<&str>,
+        limit: usize,
+        filter: &dyn Fn(&Value) -> bool,
+    ) -> Result<RowPage, StoreError> {
+        let after: i64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let object_type = object.object_type().as_str();
+        let mut rows = Vec::new();
+        let mut last_seq = after;
+        let mut more = false;
+        let (sql, pin) = match version {
+            None => (
+                "SELECT seq, data FROM rows WHERE object_type = ?1 AND object_id = ?2
+                 AND seq > ?3 AND ?4 IS NULL ORDER BY seq",
+                None,
+            ),
+            Some(v) => (
+                "SELECT h.hid, h.data FROM row_history h
+                 WHERE h.object_type = ?1 AND h.object_id = ?2 AND h.hid > ?3 AND h.deleted = 0
+                 AND h.hid = (SELECT MAX(h2.hid) FROM row_history h2
+                              WHERE h2.object_type = h.object_type AND h2.object_id = h.object_id
+                              AND h2.row_id = h.row_id AND h2.xact_id <= ?4)
+                 ORDER BY h.hid",
+                Some(v as i64),
+            ),
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut iter = stmt.query(params![object_type, object.id(), after, pin])?;
+        while let Some(r) = iter.next()? {
+            let seq: i64 = r.get(0)?;
+            let data: String = r.get(1)?;
+            let value: Value = serde_json::from_str(&data)?;
+            if !filter(&value) {
+                continue;
+            }
+            if rows.len() == limit {
+                more = true;
+                break;
+            }
+            last_seq = seq;
+            rows.push(value);
+        }
+        Ok(RowPage {
+            rows,
+            cursor: more.then(|| last_seq.to_string()),
+        })
+    }
+
+    /// The object types and ids that hold rows (for listing by tests and tools).
+    pub(crate) fn row_objects(&self) -> Result<Vec<ObjectIds>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT object_type, object_id FROM rows ORDER BY 1, 2")?;
+        let pairs = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for pair in pairs {
+            let (t, id) = pair?;
+            if let Some(t) = ObjectType::from_name(&t) {
+                out.push(ObjectIds::new(t, id));
+            }
+        }
+        Ok(out)
+    }
+
+    // === blobs ===
+
+    /// Registers an upload slot guarded by `token`.
+    pub(crate) fn create_blob_slot(
+        &self,
+        key: &str,
+        token: &str,
+        content_type: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO blobs (key, token, content_type, data) VALUES (?1, ?2, ?3, NULL)",
+            params![key, token, content_type],
+        )?;
+        Ok(())
+    }
+
+    /// Stores an upload. Returns false when the key is unknown or the token does not match.
+    pub(crate) fn put_blob(&self, key: &str, token: &str, data: &[u8]) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE blobs SET data = ?3 WHERE key = ?1 AND token = ?2",
+            params![key, token, data],
+        )?;
+        Ok(changed == 1)
+    }
+
+    /// An uploaded blob's bytes (None when missing or not uploaded yet).
+    pub(crate) fn blob(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let data: Option<Option<Vec<u8>>> = self
+            .conn
+            .query_row("SELECT data FROM blobs WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?;
+        Ok(data.flatten())
+    }
+}
+
+/// Control fields a client sends that are never stored.
+fn is_control_field(key: &str) -> bool {
+    key.starts_with('_')
+}
+
+/// Server-side merge of one incoming row into what is stored. `None` means the row is deleted.
+fn merge_stored(
+    existing: Option<Map<String, Value>>,
+    mut incoming: Map<String, Value>,
+    now: &str,
+) -> Option<Map<String, Value>> {
+    if incoming.get("_object_delete").and_then(Value::as_bool) == Some(true) {
+        return None;
+    }
+    let is_merge = incoming.get("_is_merge").and_then(Value::as_bool) == Some(true);
+    let array_deletes = incoming.remove("_array_delete");
+    let mut merged = match existing {
+        Some(mut stored) if is_merge => {
+            // `merge_row_into` treats the stored row as a full row: ids and `created` are kept,
+            // objects deep-merge, tags union, `_merge_paths` replace.
+            incoming.retain(|k, _| !is_control_field(k) || k == "_merge_paths");
+            merge_row_into(&mut stored, incoming);
+            stored
+        }
+        existing => {
+            incoming.retain(|k, _| !is_control_field(k));
+            // A full row replaces, but `created` stays that of the first full row.
+            if let Some(created) = existing.and_then(|mut e| e.remove("created")) {
+                incoming.insert("created".into(), created);
+            }
+            incoming
+        }
+    };
+    if let Some(deletes) = array_deletes {
+        apply_array_deletes(&mut merged, &deletes);
+    }
+    merged.retain(|k, _| !is_control_field(k));
+    if !merged.contains_key("created") {
+        merged.insert("created".into(), Value::String(now.to_owned()));
+    }
+    Some(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn write(object: &ObjectIds, v: Value) -> RowWrite {
+        let fields = v.as_object().unwrap().clone();
+        RowWrite {
+            object: object.clone(),
+            row_id: fields["id"].as_str().unwrap().to_owned(),
+            fields,
+        }
+    }
+
+    fn all(store: &Store, object: &ObjectIds) -> Vec<Value> {
+        store
+            .read_rows(object, None, None, 1000, &|_| true)
+            .unwrap()
+            .rows
+    }
+
+    #[test]
+    fn merge_semantics_and_xact_ids() {
+        let mut store = Store::in_memory().unwrap();
+        let obj = ObjectIds::project_logs("p");
+        let x1 = store
+            .apply_rows(vec![write(
+                &obj,
+                json!({"id": "a", "created": "c1", "metadata": {"m": {"x": 1}}, "tags": ["t1"]}),
+            )])
+            .unwrap();
+        let x2 = store
+            .apply_rows(vec![write(
+                &obj,
+                json!({"id": "a", "_is_merge": true, "created": "c2",
+                "metadata": {"m": {"y": 2}}, "tags": ["t2", "t1"], "_audit_source": "external"}),
+            )])
+            .unwrap();
+        assert!(x2 > x1);
+        let rows = all(&store, &obj);
+        assert_eq!(
+            rows,
+            vec![
+                json!({"id": "a", "created": "c1", "metadata": {"m": {"x": 1, "y": 2}},
+                        "tags": ["t1", "t2"], "_xact_id": x2.to_string()})
+            ]
+        );
+        // A full row (no `_is_merge`) replaces but keeps the first `created`.
+        store
+            .apply_rows(vec![write(
+                &obj,
+                json!({"id": "a", "created": "c3", "output": 1}),
+            )])
+            .unwrap();
+        let rows = all(&store, &obj);
+        assert_eq!(rows[0]["created"], "c1");
+        assert_eq!(rows[0].get("metadata"), None);
+        // Delete, then the version before it is still readable.
+        let x4 = store
+            .apply_rows(vec![write(
+                &obj,
+                json!({"id": "a", "_object_delete": true}),
+            )])
+            .unwrap();
+        assert!(all(&store, &obj).is_empty());
+        let pinned = store
+            .read_rows(&obj, Some(x2), None, 10, &|_| true)
+            .unwrap()
+            .rows;
+        assert_eq!(pinned[0]["tags"], json!(["t1", "t2"]));
+        assert!(
+            store
+                .read_rows(&obj, Some(x4), None, 10, &|_| true)
+                .unwrap()
+                .rows
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn merge_paths_and_array_deletes() {
+        let mut store = Store::in_memory().unwrap();
+        let obj = ObjectIds::dataset("d");
+        store
+            .apply_rows(vec![write(
+                &obj,
+                json!({"id": "a", "input": {"a": {"b": 1}, "c": 2}, "tags": ["x", "y"]}),
+            )])
+            .unwrap();
+        store
+            .apply_rows(vec![write(&obj, json!({"id": "a", "_is_merge": true, "input": {"a": {"z": 3}},
+                "_merge_paths": [["input", "a"]], "_array_delete": [{"path": ["tags"], "delete": ["x"]}]}))])
+            .unwrap();
+        let row = &all(&store, &obj)[0];
+        assert_eq!(row["input"], json!({"a": {"z": 3}, "c": 2}));
+        assert_eq!(row["tags"], json!(["y"]));
+        assert!(row.get("_merge_paths").is_none());
+    }
+
+    #[test]
+    fn paging_follows_cursors() {
+        let mut store = Store::in_memory().unwrap();
+        let obj = ObjectIds::experiment("e");
+        let writes = (0..5)
+            .map(|i| write(&obj, json!({"id": format!("r{i}"), "input": i})))
+            .collect();
+        store.apply_rows(writes).unwrap();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .read_rows(&obj, None, cursor.as_deref(), 2, &|_| true)
+                .unwrap();
+            seen.extend(page.rows.iter().map(|r| r["input"].as_i64().unwrap()));
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen, vec![0, 1, 2, 3, 4]);
+    }
+}

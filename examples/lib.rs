@@ -1,0 +1,1 @@
+//! Runnable examples for braintrust-rs; see the `[[example]]` targets of this package.
