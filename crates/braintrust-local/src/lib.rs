@@ -80,6 +80,7 @@ pub struct LocalServerBuilder {
     db: Option<PathBuf>,
     api_key: String,
     org_name: String,
+    org_id: Option<String>,
     payload_limit: Option<u64>,
     record_requests: bool,
 }
@@ -91,6 +92,7 @@ impl Default for LocalServerBuilder {
             db: None,
             api_key: DEFAULT_API_KEY.to_owned(),
             org_name: DEFAULT_ORG_NAME.to_owned(),
+            org_id: None,
             payload_limit: Some(DEFAULT_PAYLOAD_LIMIT),
             record_requests: false,
         }
@@ -128,6 +130,12 @@ impl LocalServerBuilder {
         self
     }
 
+    /// A fixed organisation id (default: a random id, created once and kept in the store).
+    pub fn org_id(mut self, id: impl Into<String>) -> LocalServerBuilder {
+        self.org_id = Some(id.into());
+        self
+    }
+
     /// The `logs3_payload_max_bytes` advertised by `/version`; `None` omits it, which turns
     /// client overflow uploads off.
     pub fn payload_limit(mut self, limit: Option<u64>) -> LocalServerBuilder {
@@ -147,7 +155,10 @@ impl LocalServerBuilder {
             Some(path) => Store::open(path)?,
             None => Store::in_memory()?,
         };
-        let org_id = store.meta_or_init("org_id", braintrust_core::id::new_uuid_v4)?;
+        let org_id = match self.org_id {
+            Some(id) => id,
+            None => store.meta_or_init("org_id", braintrust_core::id::new_uuid_v4)?,
+        };
         let user_id = store.meta_or_init("user_id", braintrust_core::id::new_uuid_v4)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
