@@ -46,24 +46,40 @@ pub const PRESERVED_ON_MERGE: [&str; 5] = [
 
 /// Deep-merges `source` into `target` (object into object recurses, anything else overwrites).
 pub fn merge_fields(target: &mut Map<String, Value>, source: Map<String, Value>) {
-    merge_with_paths(target, source, &[], &mut Vec::new());
+    merge_with_paths(target, source, &[], &mut Vec::new(), None);
 }
 
+/// Deep merge that replaces at `replace_paths`. When `replaced` is given, it collects the paths
+/// where an object arrived over a non-object: a later deep merge of the combined row must replace
+/// there, as applying the rows one by one would.
 fn merge_with_paths(
     target: &mut Map<String, Value>,
     source: Map<String, Value>,
     replace_paths: &[Vec<String>],
     path: &mut Vec<String>,
+    mut replaced: Option<&mut Vec<Vec<String>>>,
 ) {
     for (key, value) in source {
-        path.push(key);
-        let key = path.last().cloned().unwrap_or_default();
+        path.push(key.clone());
         let replace = replace_paths.iter().any(|p| p == path);
         match (target.get_mut(&key), value) {
             (Some(Value::Object(existing)), Value::Object(incoming)) if !replace => {
-                merge_with_paths(existing, incoming, replace_paths, path);
+                merge_with_paths(
+                    existing,
+                    incoming,
+                    replace_paths,
+                    path,
+                    replaced.as_deref_mut(),
+                );
             }
-            (_, value) => {
+            (existing, value) => {
+                if let (Some(old), Some(list)) = (existing, replaced.as_deref_mut())
+                    && !old.is_object()
+                    && value.is_object()
+                    && !replace
+                {
+                    list.push(path.clone());
+                }
                 target.insert(key, value);
             }
         }
@@ -98,14 +114,18 @@ pub fn union_tags(existing: &mut Vec<Value>, incoming: Vec<Value>) {
 }
 
 /// Merges a merge row into an existing row with the same key (the rules of this module).
+///
+/// When both rows are merge rows the result is still a merge row; its `_merge_paths` gain the
+/// incoming row's paths and every path where an object replaced a non-object, so that applying
+/// the combined row equals applying the two rows one after the other.
 pub fn merge_row_into(existing: &mut Map<String, Value>, mut incoming: Map<String, Value>) {
     let existing_is_full = existing.get("_is_merge").and_then(Value::as_bool) != Some(true);
     let paths = parse_merge_paths(incoming.get("_merge_paths"));
-    let incoming_paths = incoming.remove("_merge_paths");
-    incoming.remove("_is_merge");
+    incoming.shift_remove("_merge_paths");
+    incoming.shift_remove("_is_merge");
     for field in PRESERVED_ON_MERGE {
         if existing.contains_key(field) {
-            incoming.remove(field);
+            incoming.shift_remove(field);
         }
     }
     let tags_replaced = paths.iter().any(|p| p.len() == 1 && p[0] == "tags");
@@ -114,21 +134,74 @@ pub fn merge_row_into(existing: &mut Map<String, Value>, mut incoming: Map<Strin
     if !tags_replaced
         && both_arrays
         && let (Some(Value::Array(old)), Some(Value::Array(new))) =
-            (existing.get_mut("tags"), incoming.remove("tags"))
+            (existing.get_mut("tags"), incoming.shift_remove("tags"))
     {
         union_tags(old, new);
     }
-    merge_with_paths(existing, incoming, &paths, &mut Vec::new());
+    if !existing_is_full {
+        prune_merge_paths(existing);
+    }
+    // A path only matters where its row sets a value; elsewhere it must not reach other rows.
+    let set_paths: Vec<Vec<String>> = paths
+        .iter()
+        .filter(|p| has_path(&incoming, p))
+        .cloned()
+        .collect();
+    let mut replaced = Vec::new();
+    let track = (!existing_is_full).then_some(&mut replaced);
+    merge_with_paths(existing, incoming, &paths, &mut Vec::new(), track);
     if existing_is_full {
-        existing.remove("_is_merge");
-        existing.remove("_merge_paths");
-    } else if let Some(Value::Array(new_paths)) = incoming_paths {
+        existing.shift_remove("_is_merge");
+        existing.shift_remove("_merge_paths");
+        return;
+    }
+    let new_paths: Vec<Value> = set_paths
+        .into_iter()
+        .chain(replaced)
+        .map(|p| Value::Array(p.into_iter().map(Value::String).collect()))
+        .collect();
+    if !new_paths.is_empty() {
         let slot = existing
             .entry("_merge_paths")
             .or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(all) = slot {
             union_tags(all, new_paths);
         }
+    }
+}
+
+fn has_path(row: &Map<String, Value>, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut cursor = row;
+    for key in parents {
+        match cursor.get(key) {
+            Some(Value::Object(next)) => cursor = next,
+            _ => return false,
+        }
+    }
+    cursor.contains_key(last)
+}
+
+/// Drops `_merge_paths` entries at which the row sets no value.
+fn prune_merge_paths(row: &mut Map<String, Value>) {
+    let Some(Value::Array(paths)) = row.get("_merge_paths") else {
+        return;
+    };
+    let keep: Vec<Value> = paths
+        .iter()
+        .filter(|p| {
+            parse_merge_paths(Some(&Value::Array(vec![(*p).clone()])))
+                .first()
+                .is_some_and(|path| has_path(row, path))
+        })
+        .cloned()
+        .collect();
+    if keep.is_empty() {
+        row.shift_remove("_merge_paths");
+    } else {
+        row.insert("_merge_paths".into(), Value::Array(keep));
     }
 }
 
@@ -297,6 +370,21 @@ mod tests {
         assert_eq!(
             values(out)[0]["_merge_paths"],
             json!([["input"], ["output"]])
+        );
+    }
+
+    #[test]
+    fn combined_merge_rows_replace_where_an_object_followed_a_non_object() {
+        let out = merge_row_batch([
+            row(json!({"id": "a", "_is_merge": true, "output": null, "input": {"k": 5}})),
+            row(json!({"id": "a", "_is_merge": true, "output": {}, "input": {"k": {"x": 1}}})),
+        ]);
+        assert_eq!(
+            values(out),
+            vec![
+                json!({"id": "a", "_is_merge": true, "output": {}, "input": {"k": {"x": 1}},
+                        "_merge_paths": [["output"], ["input", "k"]]})
+            ]
         );
     }
 

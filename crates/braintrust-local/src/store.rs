@@ -538,4 +538,92 @@ mod tests {
         }
         assert_eq!(seen, vec![0, 1, 2, 3, 4]);
     }
+
+    mod flush_boundaries {
+        use super::*;
+        use braintrust_core::merge::merge_row_batch;
+        use braintrust_core::row::Row;
+        use proptest::prelude::*;
+
+        fn value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                (-3i64..3).prop_map(Value::from),
+                "[xy]{0,1}".prop_map(Value::String),
+            ];
+            leaf.prop_recursive(3, 16, 3, |inner| {
+                prop_oneof![
+                    proptest::collection::vec(inner.clone(), 0..2).prop_map(Value::Array),
+                    proptest::collection::btree_map("[ab]", inner, 0..3)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        /// A span's rows: a full row, then merge rows (some with `_merge_paths`), one key.
+        fn rows() -> impl Strategy<Value = Vec<Value>> {
+            let fields = (
+                proptest::option::of(value()),
+                proptest::option::of(value()),
+                proptest::option::of(proptest::collection::btree_set("[pq]", 0..3)),
+                proptest::option::of(Just(json!([["input"]]))),
+            );
+            proptest::collection::vec(fields, 1..6).prop_map(|all| {
+                all.into_iter()
+                    .enumerate()
+                    .map(|(i, (input, output, tags, paths))| {
+                        let mut row = json!({"id": "r", "project_id": "p", "log_id": "g",
+                                             "_is_merge": i > 0, "created": format!("t{i}")});
+                        let m = row.as_object_mut().unwrap();
+                        if let Some(v) = input {
+                            m.insert("input".into(), v);
+                        }
+                        if let Some(v) = output {
+                            m.insert("output".into(), v);
+                        }
+                        if let Some(t) = tags {
+                            m.insert("tags".into(), json!(t));
+                        }
+                        if let (Some(p), true) = (paths, i > 0) {
+                            m.insert("_merge_paths".into(), p);
+                        }
+                        row
+                    })
+                    .collect()
+            })
+        }
+
+        fn apply(store: &mut Store, rows: Vec<Value>) {
+            let obj = ObjectIds::project_logs("p");
+            store
+                .apply_rows(rows.into_iter().map(|r| write(&obj, r)).collect())
+                .unwrap();
+        }
+
+        fn stored(store: &Store) -> Value {
+            let mut rows = all(store, &ObjectIds::project_logs("p"));
+            let mut row = rows.pop().unwrap();
+            row.as_object_mut().unwrap().remove("_xact_id");
+            row
+        }
+
+        proptest! {
+            /// Client-side merging within flushes, then the server's merge, stores what applying
+            /// every row on its own would.
+            #[test]
+            fn client_merge_then_server_merge_equals_row_by_row(rows in rows(), split in 0usize..6) {
+                let mut one_by_one = Store::in_memory().unwrap();
+                for row in rows.clone() {
+                    apply(&mut one_by_one, vec![row]);
+                }
+                let split = split.min(rows.len());
+                let mut batched = Store::in_memory().unwrap();
+                for part in [&rows[..split], &rows[split..]] {
+                    let merged = merge_row_batch(part.iter().map(|r| Row::from_map(r.as_object().unwrap().clone())));
+                    apply(&mut batched, merged.into_iter().map(Value::from).collect());
+                }
+                prop_assert_eq!(stored(&batched), stored(&one_by_one));
+            }
+        }
+    }
 }
