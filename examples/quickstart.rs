@@ -14,7 +14,9 @@ use braintrust::merge::merge_row_batch;
 use braintrust::object::ObjectIds;
 use braintrust::origin::{CallerLocation, LOGGER_INSTRUMENTATION, span_context};
 use braintrust::row::{Row, SpanIdentity, next_exec_counter};
-use braintrust::span_components::{SlugObject, SlugVersion, SpanComponents, SpanObjectType, SpanRowIds};
+use braintrust::span_components::{
+    SlugObject, SlugVersion, SpanComponents, SpanObjectType, SpanRowIds,
+};
 use braintrust_local::LocalServer;
 use serde_json::{Value, json};
 
@@ -65,7 +67,10 @@ fn step(identity: SpanIdentity, name: &str, kind: SpanType, start_ms: u64, end_m
 
 fn main() -> Result<(), Error> {
     let server = LocalServer::start()?;
-    println!("braintrust-local running in-process at {} (in memory)", server.url());
+    println!(
+        "braintrust-local running in-process at {} (in memory)",
+        server.url()
+    );
     let api = Api {
         agent: ureq::Agent::new_with_defaults(),
         url: server.url().to_owned(),
@@ -73,8 +78,14 @@ fn main() -> Result<(), Error> {
     };
 
     let login = api.post("/api/apikey/login", &json!({}))?;
-    let org = login["org_info"][0]["name"].as_str().unwrap_or_default().to_owned();
-    let project = api.post("/v1/project", &json!({"name": "quickstart", "org_name": org}))?;
+    let org = login["org_info"][0]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let project = api.post(
+        "/v1/project",
+        &json!({"name": "quickstart", "org_name": org}),
+    )?;
     let project_id = project["id"].as_str().unwrap_or_default().to_owned();
     println!("logged in to org `{org}`; project `quickstart` is {project_id}");
     let logs = ObjectIds::project_logs(&project_id);
@@ -89,7 +100,8 @@ fn main() -> Result<(), Error> {
     retrieve.at_end = Event::new().output(json!(["doc-france", "doc-capitals"]));
     let generate_id = root_id.child(ids);
     let mut generate = step(generate_id.clone(), "generate", SpanType::Llm, 15, 44);
-    generate.at_start = Event::new().input(json!([{"role": "user", "content": "Capital of France?"}]));
+    generate.at_start =
+        Event::new().input(json!([{"role": "user", "content": "Capital of France?"}]));
     generate.at_end = Event::new()
         .output(json!("The capital of France is Paris."))
         .metric("prompt_tokens", 12.0)
@@ -108,16 +120,31 @@ fn main() -> Result<(), Error> {
     let mut rows = Vec::new();
     for s in &steps {
         let fields = s.at_start.clone().into_fields()?;
-        rows.push(Row::span_start(&s.identity, &logs, &s.attributes, Some(context.clone()), at(s.start_ms), fields));
+        rows.push(Row::span_start(
+            &s.identity,
+            &logs,
+            &s.attributes,
+            Some(context.clone()),
+            at(s.start_ms),
+            fields,
+        ));
     }
-    rows.push(Row::span_update(&steps[0].identity, &logs, Event::new().tags(["quickstart"]).into_fields()?));
+    rows.push(Row::span_update(
+        &steps[0].identity,
+        &logs,
+        Event::new().tags(["quickstart"]).into_fields()?,
+    ));
     let first = merge_row_batch(rows);
     api.post("/logs3", &json!({"rows": first, "api_version": 2}))?;
 
     // Second request: outputs and end times as merge rows; the server merges them in.
     let mut rows = Vec::new();
     for s in &steps {
-        rows.push(Row::span_update(&s.identity, &logs, s.at_end.clone().into_fields()?));
+        rows.push(Row::span_update(
+            &s.identity,
+            &logs,
+            s.at_end.clone().into_fields()?,
+        ));
         rows.push(Row::span_end(&s.identity, &logs, at(s.end_ms)));
     }
     let second = merge_row_batch(rows);
@@ -151,7 +178,10 @@ fn main() -> Result<(), Error> {
         notify.at_start.clone().into_fields()?,
     );
     let end = Row::span_end(&notify.identity, &remote_logs, at(notify.end_ms));
-    api.post("/logs3", &json!({"rows": merge_row_batch([start, end]), "api_version": 2}))?;
+    api.post(
+        "/logs3",
+        &json!({"rows": merge_row_batch([start, end]), "api_version": 2}),
+    )?;
 
     // Read the whole trace back.
     let query = json!({"query": {
@@ -163,7 +193,11 @@ fn main() -> Result<(), Error> {
     }});
     let trace = api.post("/btql", &query)?;
     let spans = trace["data"].as_array().cloned().unwrap_or_default();
-    println!("read back {} spans of trace {}:", spans.len(), root_id.root_span_id);
+    println!(
+        "read back {} spans of trace {}:",
+        spans.len(),
+        root_id.root_span_id
+    );
     print_tree(&spans);
     Ok(())
 }
@@ -189,7 +223,13 @@ fn start(span: &Value) -> f64 {
     span["metrics"]["start"].as_f64().unwrap_or_default()
 }
 
-fn print_span(span: &Value, children: &HashMap<&str, Vec<&Value>>, prefix: &str, last: bool, top: bool) {
+fn print_span(
+    span: &Value,
+    children: &HashMap<&str, Vec<&Value>>,
+    prefix: &str,
+    last: bool,
+    top: bool,
+) {
     let name = span["span_attributes"]["name"].as_str().unwrap_or("?");
     let kind = span["span_attributes"]["type"].as_str().unwrap_or("-");
     let ms = (span["metrics"]["end"].as_f64().unwrap_or_default() - start(span)) * 1000.0;
@@ -200,11 +240,24 @@ fn print_span(span: &Value, children: &HashMap<&str, Vec<&Value>>, prefix: &str,
     if let Some(tokens) = span["metrics"].get("tokens") {
         line.push_str(&format!("  tokens: {tokens}"));
     }
-    let branch = if top { "" } else if last { "└─ " } else { "├─ " };
+    let branch = if top {
+        ""
+    } else if last {
+        "└─ "
+    } else {
+        "├─ "
+    };
     println!("  {prefix}{branch}{line}");
-    let child_prefix = if top { String::new() } else { format!("{prefix}{}", if last { "   " } else { "│  " }) };
+    let child_prefix = if top {
+        String::new()
+    } else {
+        format!("{prefix}{}", if last { "   " } else { "│  " })
+    };
     let empty = Vec::new();
-    let kids = span["span_id"].as_str().and_then(|id| children.get(id)).unwrap_or(&empty);
+    let kids = span["span_id"]
+        .as_str()
+        .and_then(|id| children.get(id))
+        .unwrap_or(&empty);
     for (i, child) in kids.iter().enumerate() {
         print_span(child, children, &child_prefix, i + 1 == kids.len(), false);
     }

@@ -21,11 +21,26 @@ fn server() -> (LocalServer, Http) {
     (server, http)
 }
 
-fn temp_path(name: &str) -> std::path::PathBuf {
-    std::env::temp_dir().join(format!(
-        "bt-local-{}-{name}",
-        braintrust_core::id::new_uuid_v4()
-    ))
+/// A fresh directory, removed with everything in it (SQLite's -wal and -shm files too) on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        let name = format!("bt-local-{}", braintrust_core::id::new_uuid_v4());
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn file(&self, name: &str) -> std::path::PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
@@ -587,7 +602,8 @@ fn recorded_requests_have_the_capture_shape() {
 
 #[test]
 fn data_survives_a_restart() {
-    let db = temp_path("restart.db");
+    let dir = TempDir::new();
+    let db = dir.file("restart.db");
     let (org_id, project_id) = {
         let server = LocalServer::builder().db_path(&db).start().unwrap();
         let http = Http::new(server.url(), Some(server.api_key()));
@@ -608,8 +624,6 @@ fn data_survives_a_restart() {
         ok(http.get(&format!("/v1/project/{project_id}")))["name"],
         "persisted"
     );
-    drop(server);
-    let _ = std::fs::remove_file(&db);
 }
 
 /// Kills the child when dropped, so a failing assertion never leaks a server process.
@@ -638,7 +652,8 @@ fn spawn_binary(db: &std::path::Path) -> (Running, String) {
 
 #[test]
 fn the_binary_serves_and_persists_across_restarts() {
-    let db = temp_path("bin.db");
+    let dir = TempDir::new();
+    let db = dir.file("bin.db");
     {
         let (_child, url) = spawn_binary(&db);
         assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
@@ -659,5 +674,4 @@ fn the_binary_serves_and_persists_across_restarts() {
     let http = Http::new(&url, Some("bin-key"));
     let events = ok(http.post("/v1/experiment/e/fetch", &json!({})));
     assert_eq!(events["events"][0]["output"], 42);
-    let _ = std::fs::remove_file(&db);
 }
