@@ -173,7 +173,7 @@ fn main() -> Result<(), Error> {
         &notify.identity,
         &remote_logs,
         &notify.attributes,
-        Some(context.clone()),
+        Some(context),
         at(notify.start_ms),
         notify.at_start.clone().into_fields()?,
     );
