@@ -1,9 +1,11 @@
 //! Project automation, run as `cargo xtask <command>`.
 //!
 //! * `ci`: everything `.ci/run` checks, in order: formatting, clippy with warnings denied, the
-//!   whole test suite (unit, integration, doc tests), and the docs with warnings denied.
+//!   whole test suite (unit, integration, doc tests), and the docs with warnings denied. The
+//!   last line totals the test results: `tests: N passed, M failed, K skipped`.
 
-use std::process::{Command, ExitCode};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 fn main() -> ExitCode {
@@ -19,6 +21,8 @@ fn main() -> ExitCode {
 
 struct Step {
     name: &'static str,
+    /// Whether the step runs tests whose `test result:` lines are totalled.
+    counts_tests: bool,
     args: &'static [&'static str],
     env: &'static [(&'static str, &'static str)],
 }
@@ -27,11 +31,13 @@ fn ci_steps() -> Vec<Step> {
     vec![
         Step {
             name: "format",
+            counts_tests: false,
             args: &["fmt", "--all", "--check"],
             env: &[],
         },
         Step {
             name: "clippy",
+            counts_tests: false,
             args: &[
                 "clippy",
                 "--workspace",
@@ -45,37 +51,71 @@ fn ci_steps() -> Vec<Step> {
         },
         Step {
             name: "tests",
+            counts_tests: true,
             args: &["test", "--workspace", "--all-features", "--all-targets"],
             env: &[],
         },
         Step {
             name: "doc tests",
+            counts_tests: true,
             args: &["test", "--workspace", "--all-features", "--doc"],
             env: &[],
         },
         Step {
             name: "docs",
+            counts_tests: false,
             args: &["doc", "--workspace", "--no-deps", "--all-features"],
             env: &[("RUSTDOCFLAGS", "--cfg docsrs -D warnings")],
         },
     ]
 }
 
+/// Totals of libtest's `test result:` lines.
+#[derive(Debug, Default)]
+struct Totals {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+}
+
+impl Totals {
+    /// Adds a line like `test result: ok. 3 passed; 0 failed; 1 ignored; 0 measured; …`.
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let mut words = part.split_whitespace().rev();
+            let (Some(kind), Some(count)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Ok(count) = count.parse::<u64>() else {
+                continue;
+            };
+            match kind {
+                "passed" => self.passed += count,
+                "failed" => self.failed += count,
+                "ignored" => self.ignored += count,
+                _ => {}
+            }
+        }
+    }
+}
+
 fn run_steps(steps: &[Step]) -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut totals = Totals::default();
     for step in steps {
         let started = Instant::now();
         eprintln!("==> {}: cargo {}", step.name, step.args.join(" "));
-        let status = Command::new(&cargo)
-            .args(step.args)
-            .envs(step.env.iter().copied())
-            .status();
+        let status = run(&cargo, step, &mut totals);
         match status {
             Ok(s) if s.success() => {
                 eprintln!("==> {} ok ({:.0?})", step.name, started.elapsed());
             }
             Ok(s) => {
                 eprintln!("==> {} FAILED ({s})", step.name);
+                print_totals(&totals);
                 return ExitCode::FAILURE;
             }
             Err(e) => {
@@ -85,5 +125,46 @@ fn run_steps(steps: &[Step]) -> ExitCode {
         }
     }
     eprintln!("==> all CI steps passed");
+    print_totals(&totals);
     ExitCode::SUCCESS
+}
+
+fn run(cargo: &str, step: &Step, totals: &mut Totals) -> std::io::Result<std::process::ExitStatus> {
+    let mut command = Command::new(cargo);
+    command.args(step.args).envs(step.env.iter().copied());
+    if !step.counts_tests {
+        return command.status();
+    }
+    let mut child = command.stdout(Stdio::piped()).spawn()?;
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            totals.add_line(&line);
+            println!("{line}");
+        }
+    }
+    child.wait()
+}
+
+fn print_totals(totals: &Totals) {
+    println!(
+        "tests: {} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.ignored
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Totals;
+
+    #[test]
+    fn totals_add_up_libtest_summaries() {
+        let mut t = Totals::default();
+        t.add_line("test result: ok. 37 passed; 0 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.13s");
+        t.add_line(
+            "test result: FAILED. 3 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out",
+        );
+        t.add_line("running 3 tests");
+        assert_eq!((t.passed, t.failed, t.ignored), (40, 1, 2));
+    }
 }
