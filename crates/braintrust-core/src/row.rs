@@ -232,6 +232,24 @@ impl Row {
     }
 }
 
+impl Row {
+    /// A row deleting record `row_id` of an object (`_object_delete: true`), as a dataset's
+    /// `delete` sends it.
+    pub fn delete(object: &ObjectIds, row_id: &str, at: SystemTime) -> Row {
+        let mut row = Map::new();
+        row.insert("id".into(), Value::String(row_id.to_owned()));
+        row.insert("created".into(), Value::String(format_created(at)));
+        object.write_to(&mut row);
+        row.insert("_object_delete".into(), Value::Bool(true));
+        Row(row)
+    }
+
+    /// Whether the row deletes its record (`_object_delete: true`).
+    pub fn is_delete(&self) -> bool {
+        self.0.get("_object_delete").and_then(Value::as_bool) == Some(true)
+    }
+}
+
 impl From<Row> for Value {
     fn from(row: Row) -> Value {
         Value::Object(row.0)
@@ -291,6 +309,17 @@ mod tests {
         assert!(end.is_merge());
         let other = Row::span_end(&id.child(IdFormat::Hex), &obj, SystemTime::now());
         assert_ne!(start.key(), other.key());
+    }
+
+    #[test]
+    fn delete_rows_have_the_observed_shape() {
+        let row = Row::delete(&ObjectIds::dataset("d"), "r1", UNIX_EPOCH);
+        assert!(row.is_delete());
+        assert_eq!(
+            Value::from(row),
+            json!({"id": "r1", "created": "1970-01-01T00:00:00.000000Z",
+                   "dataset_id": "d", "_object_delete": true})
+        );
     }
 
     #[test]

@@ -93,6 +93,12 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             post(read::fetch_post).get(read::fetch_get),
         )
         .route("/btql", post(read::btql))
+        .route(
+            "/environment-object/{object_type}/{id}/{environment}",
+            get(read::environment_version)
+                .put(read::set_environment_version)
+                .post(read::set_environment_version),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn_with_state(state.clone(), record))

@@ -272,3 +272,44 @@ fn literal(v: Option<&Value>) -> Option<Value> {
 fn lookup<'a>(row: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(row, |v, key| v.get(key))
 }
+
+/// `GET /environment-object/{object_type}/{id}/{environment}`: the version pinned to an
+/// environment.
+pub(crate) async fn environment_version(
+    State(state): State<Arc<AppState>>,
+    Path((object_type, id, environment)): Path<(String, String, String)>,
+) -> ApiResult {
+    match state
+        .store()
+        .environment_version(&object_type, &id, &environment)?
+    {
+        Some(version) => ok(json!({ "object_version": version })),
+        None => Err(ApiError::not_found(format!(
+            "no version of {object_type} {id} is assigned to environment `{environment}`"
+        ))),
+    }
+}
+
+/// `PUT /environment-object/{object_type}/{id}/{environment}` with `{"object_version": "…"}`:
+/// pins a version to an environment.
+pub(crate) async fn set_environment_version(
+    State(state): State<Arc<AppState>>,
+    Path((object_type, id, environment)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult {
+    let body = object_body(&body)?;
+    let version = match body.get("object_version") {
+        Some(Value::String(v)) if v.bytes().all(|b| b.is_ascii_digit()) && !v.is_empty() => {
+            v.clone()
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "`object_version` must be a transaction id (decimal digits)",
+            ));
+        }
+    };
+    state
+        .store()
+        .set_environment_version(&object_type, &id, &environment, &version)?;
+    ok(json!({ "object_version": version }))
+}

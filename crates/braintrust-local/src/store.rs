@@ -120,6 +120,36 @@ impl Store {
         Ok(value)
     }
 
+    /// The version of an object pinned to an environment, if any.
+    pub(crate) fn environment_version(
+        &self,
+        object_type: &str,
+        id: &str,
+        environment: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = environment_key(object_type, id, environment);
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Pins an object's version to an environment.
+    pub(crate) fn set_environment_version(
+        &self,
+        object_type: &str,
+        id: &str,
+        environment: &str,
+        version: &str,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![environment_key(object_type, id, environment), version],
+        )?;
+        Ok(())
+    }
+
     // === objects ===
 
     pub(crate) fn object_by_id(
@@ -372,6 +402,10 @@ impl Store {
             .optional()?;
         Ok(data.flatten())
     }
+}
+
+fn environment_key(object_type: &str, id: &str, environment: &str) -> String {
+    format!("environment\u{1f}{object_type}\u{1f}{id}\u{1f}{environment}")
 }
 
 /// Control fields a client sends that are never stored.

@@ -575,6 +575,33 @@ fn btql_filters_by_root_span_id_and_id_with_paging() {
 }
 
 #[test]
+fn environments_pin_object_versions() {
+    let (_server, http) = server();
+    let path = "/environment-object/dataset/d1/production";
+    let missing = http.get(path);
+    assert_eq!(missing.status, 404);
+    assert!(
+        missing.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("production")
+    );
+    let bad = http.send("PUT", path, Some(br#"{"object_version": "latest"}"#), &[]);
+    assert_eq!(bad.status, 400);
+    ok(http.send(
+        "PUT",
+        path,
+        Some(br#"{"object_version": "1000000000000000007"}"#),
+        &[],
+    ));
+    assert_eq!(ok(http.get(path))["object_version"], "1000000000000000007");
+    assert_eq!(
+        http.get("/environment-object/dataset/d1/staging").status,
+        404
+    );
+}
+
+#[test]
 fn recorded_requests_have_the_capture_shape() {
     let server = LocalServer::builder()
         .record_requests(true)
