@@ -14,10 +14,10 @@ use crate::error::ApiError;
 use crate::store::RowWrite;
 
 pub(crate) async fn logs3(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult {
-    let body = object_body(&body)?;
-    let rows = match body.get("rows") {
-        Some(Value::Array(rows)) => rows.clone(),
-        Some(Value::Object(reference)) => overflow_rows(&state, reference)?,
+    let mut body = object_body(&body)?;
+    let rows = match body.shift_remove("rows") {
+        Some(Value::Array(rows)) => rows,
+        Some(Value::Object(reference)) => overflow_rows(&state, &reference)?,
         Some(_) => {
             return Err(ApiError::bad_request(
                 "`rows` must be an array of rows or a logs3_overflow reference",
@@ -45,10 +45,10 @@ fn overflow_rows(state: &AppState, reference: &Map<String, Value>) -> Result<Vec
     let bytes = state.store().blob(key)?.ok_or_else(|| {
         ApiError::bad_request(format!("overflow payload `{key}` was not uploaded"))
     })?;
-    let payload = object_body(&Bytes::from(bytes))
+    let mut payload = object_body(&Bytes::from(bytes))
         .map_err(|e| ApiError::bad_request(format!("overflow payload `{key}`: {}", e.message)))?;
-    match payload.get("rows") {
-        Some(Value::Array(rows)) => Ok(rows.clone()),
+    match payload.shift_remove("rows") {
+        Some(Value::Array(rows)) => Ok(rows),
         _ => Err(ApiError::bad_request(format!(
             "overflow payload `{key}` has no `rows` array"
         ))),
