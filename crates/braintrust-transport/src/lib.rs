@@ -1,6 +1,7 @@
-//! HTTP transport for braintrust-rs: login and org state, lazy object registration, and the
-//! background batcher that delivers rows to `/logs3`.
+//! HTTP transport for braintrust-rs.
 //!
-//! **Status: not implemented yet.** This crate is a placeholder in the workspace layout; it
-//! exports nothing. The logging pipeline (hyper + rustls client, retries, overflow, flush) is
-//! tracked by the "Logging pipeline" issue.
+//! **Status: in progress.** Available now: [`http`], the HTTP layer behind the [`http::HttpClient`]
+//! trait with the default [`http::HyperClient`] (hyper + rustls). Login, object registration and
+//! the background batcher are tracked by the "Logging pipeline" issue.
+
+pub mod http;
