@@ -160,20 +160,15 @@ impl LocalServerBuilder {
             None => store.meta_or_init("org_id", braintrust_core::id::new_uuid_v4)?,
         };
         let user_id = store.meta_or_init("user_id", braintrust_core::id::new_uuid_v4)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("braintrust-local")
-            .enable_all()
-            .build()
-            .map_err(LocalServerError::Runtime)?;
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind(self.addr))
-            .map_err(|source| LocalServerError::Bind {
+        // Bind with std so that starting works from sync code and inside any async runtime.
+        let listener =
+            std::net::TcpListener::bind(self.addr).map_err(|source| LocalServerError::Bind {
                 addr: self.addr,
                 source,
             })?;
         let local_addr = listener
             .local_addr()
+            .and_then(|addr| listener.set_nonblocking(true).map(|()| addr))
             .map_err(|source| LocalServerError::Bind {
                 addr: self.addr,
                 source,
@@ -192,11 +187,32 @@ impl LocalServerBuilder {
             recorder: self.record_requests.then(|| Mutex::new(Vec::new())),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), std::io::Error>>();
         let router = app::router(state.clone());
         let thread = std::thread::Builder::new()
             .name("braintrust-local".into())
             .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("braintrust-local-worker")
+                    .enable_all()
+                    .build();
+                let runtime = match runtime {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
                 runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready_tx.send(Ok(()));
                     let shutdown = async {
                         let _ = stop_rx.await;
                     };
@@ -209,6 +225,19 @@ impl LocalServerBuilder {
                 });
             })
             .map_err(LocalServerError::Runtime)?;
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(LocalServerError::Runtime(e));
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(LocalServerError::Runtime(std::io::Error::other(
+                    "the server thread ended before serving",
+                )));
+            }
+        }
         Ok(LocalServer {
             url,
             addr: local_addr,

@@ -1,0 +1,210 @@
+//! The batcher against braintrust-local: delivery, merging, batching, failures and shutdown.
+
+use std::time::{Duration, SystemTime};
+
+use braintrust_core::event::{Event, SpanAttributes};
+use braintrust_core::id::IdFormat;
+use braintrust_core::object::ObjectIds;
+use braintrust_core::row::{Row, SpanIdentity};
+use braintrust_local::LocalServer;
+use braintrust_transport::batcher::{Batcher, BatcherOptions, FlushError};
+use serde_json::json;
+
+fn options(server: &LocalServer) -> BatcherOptions {
+    let mut o = BatcherOptions::new(server.url(), server.api_key());
+    o.retry_base_delay = Duration::from_millis(1);
+    o
+}
+
+/// Start, log and end rows of `n` root spans in one experiment.
+fn span_rows(experiment: &str, n: usize) -> Vec<Row> {
+    let obj = ObjectIds::experiment(experiment);
+    let mut rows = Vec::new();
+    for i in 0..n {
+        let id = SpanIdentity::root(IdFormat::Hex);
+        let start = Event::new().input(json!({"i": i})).into_fields().unwrap();
+        rows.push(Row::span_start(
+            &id,
+            &obj,
+            &SpanAttributes::named("s"),
+            None,
+            SystemTime::now(),
+            start,
+        ));
+        let log = Event::new().output(json!(i * 2)).into_fields().unwrap();
+        rows.push(Row::span_update(&id, &obj, log));
+        rows.push(Row::span_end(&id, &obj, SystemTime::now()));
+    }
+    rows
+}
+
+#[test]
+fn delivers_and_merges_span_rows() {
+    let server = LocalServer::builder()
+        .record_requests(true)
+        .start()
+        .unwrap();
+    let batcher = Batcher::start(options(&server)).unwrap();
+    for row in span_rows("e", 50) {
+        assert!(batcher.enqueue(row));
+    }
+    batcher.flush().unwrap();
+    let stored = server.rows(&ObjectIds::experiment("e")).unwrap();
+    assert_eq!(stored.len(), 50);
+    for row in &stored {
+        let i = row["input"]["i"].as_u64().unwrap();
+        assert_eq!(row["output"], i * 2);
+        assert!(row["metrics"]["start"].is_number() && row["metrics"]["end"].is_number());
+    }
+    let stats = batcher.stats();
+    assert_eq!((stats.enqueued, stats.merged, stats.sent), (150, 100, 50));
+    assert_eq!((stats.dropped, stats.failed, stats.retried), (0, 0, 0));
+    let logs3: Vec<_> = server
+        .recorded_requests()
+        .into_iter()
+        .filter(|r| r.path == "/logs3")
+        .collect();
+    assert_eq!(logs3.len() as u64, stats.requests);
+    assert_eq!(logs3[0].header("content-type"), Some("application/json"));
+    assert!(
+        logs3[0]
+            .header("user-agent")
+            .unwrap()
+            .starts_with("braintrust-rust/")
+    );
+}
+
+#[test]
+fn splits_requests_by_row_count() {
+    let server = LocalServer::builder()
+        .record_requests(true)
+        .start()
+        .unwrap();
+    let mut o = options(&server);
+    o.batch_size = 100;
+    let batcher = Batcher::start(o).unwrap();
+    for i in 0..250 {
+        let row = json!({"id": format!("r{i}"), "dataset_id": "d", "input": i});
+        batcher.enqueue(Row::from_map(row.as_object().unwrap().clone()));
+    }
+    batcher.flush().unwrap();
+    let sizes: Vec<usize> = server
+        .recorded_requests()
+        .iter()
+        .filter(|r| r.path == "/logs3")
+        .map(|r| r.json.as_ref().unwrap()["rows"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 250);
+    assert!(sizes.iter().all(|s| *s <= 100), "{sizes:?}");
+    assert_eq!(server.rows(&ObjectIds::dataset("d")).unwrap().len(), 250);
+}
+
+#[test]
+fn client_errors_are_not_retried_and_flush_reports_them() {
+    let server = LocalServer::start().unwrap();
+    let mut o = options(&server);
+    o.api_key = "wrong-key".into();
+    let batcher = Batcher::start(o).unwrap();
+    for row in span_rows("e", 3) {
+        batcher.enqueue(row);
+    }
+    let err = batcher.flush().unwrap_err();
+    match err {
+        FlushError::Undelivered { rows, last_error } => {
+            assert_eq!(rows, 3);
+            assert!(last_error.contains("HTTP 401"), "{last_error}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let stats = batcher.stats();
+    assert_eq!((stats.failed, stats.retried, stats.sent), (3, 0, 0));
+    // The report is per flush: nothing new failed since.
+    batcher.flush().unwrap();
+}
+
+#[test]
+fn network_errors_are_retried_then_reported() {
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut o = BatcherOptions::new(format!("http://{addr}"), "k");
+    o.retry_base_delay = Duration::from_millis(1);
+    o.num_retries = 2;
+    let batcher = Batcher::start(o).unwrap();
+    for row in span_rows("e", 2) {
+        batcher.enqueue(row);
+    }
+    let err = batcher.flush().unwrap_err();
+    assert!(
+        matches!(err, FlushError::Undelivered { rows: 2, .. }),
+        "{err:?}"
+    );
+    let stats = batcher.stats();
+    assert_eq!((stats.retried, stats.failed), (2, 2));
+}
+
+#[test]
+fn rows_after_shutdown_are_dropped_and_counted() {
+    let server = LocalServer::start().unwrap();
+    let mut batcher = Batcher::start(options(&server)).unwrap();
+    for row in span_rows("e", 1) {
+        batcher.enqueue(row);
+    }
+    batcher.shutdown().unwrap();
+    assert_eq!(
+        server.rows(&ObjectIds::experiment("e")).unwrap().len(),
+        1,
+        "shutdown flushes"
+    );
+    assert!(!batcher.enqueue(span_rows("e", 1).remove(0)));
+    assert_eq!(batcher.stats().dropped, 1);
+    assert_eq!(batcher.flush(), Err(FlushError::Stopped));
+}
+
+#[test]
+fn dropping_the_batcher_delivers_what_was_queued() {
+    let server = LocalServer::start().unwrap();
+    {
+        let batcher = Batcher::start(options(&server)).unwrap();
+        for row in span_rows("e", 5) {
+            batcher.enqueue(row);
+        }
+    }
+    assert_eq!(server.rows(&ObjectIds::experiment("e")).unwrap().len(), 5);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn flushes_from_inside_a_current_thread_runtime() {
+    let server = LocalServer::start().unwrap();
+    let batcher = Batcher::start(options(&server)).unwrap();
+    for row in span_rows("e", 4) {
+        batcher.enqueue(row);
+    }
+    batcher.flush_async().await.unwrap();
+    assert_eq!(server.rows(&ObjectIds::experiment("e")).unwrap().len(), 4);
+    for row in span_rows("e", 2) {
+        batcher.enqueue(row);
+    }
+    // The blocking flush does not deadlock either: the worker has its own runtime.
+    batcher.flush().unwrap();
+    assert_eq!(server.rows(&ObjectIds::experiment("e")).unwrap().len(), 6);
+}
+
+#[test]
+fn rows_are_sent_without_a_flush_after_the_interval() {
+    let server = LocalServer::start().unwrap();
+    let mut o = options(&server);
+    o.flush_interval = Duration::from_millis(20);
+    let batcher = Batcher::start(o).unwrap();
+    for row in span_rows("e", 1) {
+        batcher.enqueue(row);
+    }
+    // Wait for the delivery counter rather than for a fixed time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while batcher.stats().sent == 0 {
+        assert!(std::time::Instant::now() < deadline, "rows were never sent");
+        std::thread::yield_now();
+    }
+    assert_eq!(server.rows(&ObjectIds::experiment("e")).unwrap().len(), 1);
+}
