@@ -4,10 +4,15 @@
 //! * [`http`]: the HTTP layer behind the [`http::HttpClient`] trait, with the default
 //!   [`http::HyperClient`] (hyper + rustls);
 //! * [`batcher`]: the background [`batcher::Batcher`] that merges, masks, packs and delivers rows
-//!   to `/logs3` with retries, counting every row it cannot deliver.
+//!   to `/logs3` with retries, counting every row it cannot deliver;
+//! * [`config`]: settings with the documented precedence (explicit > environment >
+//!   `.env.braintrust` > default);
+//! * [`login`]: login and organisation selection.
 //!
-//! Login, lazy object registration, overflow uploads and configuration from the environment are
-//! tracked by the "Logging pipeline" issue.
+//! Lazy object registration, overflow uploads and the logger API are tracked by the "Logging
+//! pipeline" issue.
 
 pub mod batcher;
+pub mod config;
 pub mod http;
+pub mod login;

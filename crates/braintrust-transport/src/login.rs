@@ -1,0 +1,146 @@
+//! Login: exchanges the API key for the organisation's id, name and URLs.
+
+use serde_json::Value;
+
+use crate::config::{Config, DEFAULT_API_URL, TEST_API_KEY, mask_api_key};
+use crate::http::{HttpClient, HttpError, HttpRequest, Method};
+
+/// The organisation the SDK works in, as login established it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgState {
+    /// The organisation's id.
+    pub org_id: String,
+    /// The organisation's name.
+    pub org_name: String,
+    /// Where `/v1`, `/logs3`, `/btql` and friends live.
+    pub api_url: String,
+    /// Where `/function/invoke` goes.
+    pub proxy_url: String,
+    /// The organisation's git metadata setting, as sent (`{collect, fields}`), if any.
+    pub git_metadata: Option<Value>,
+}
+
+/// Why login failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// No API key anywhere.
+    #[error(
+        "no Braintrust API key: pass one explicitly, set BRAINTRUST_API_KEY, or add BRAINTRUST_API_KEY to a .env.braintrust file"
+    )]
+    MissingApiKey,
+    /// The server rejected the key.
+    #[error("Invalid API key {masked_key}: [{status}] {body}")]
+    InvalidApiKey {
+        /// The key with all but two characters at each end hidden.
+        masked_key: String,
+        /// The HTTP status.
+        status: u16,
+        /// The response body.
+        body: String,
+    },
+    /// The request failed.
+    #[error("login request failed: {0}")]
+    Http(#[from] HttpError),
+    /// The response was not the expected JSON.
+    #[error("unexpected login response: {0}")]
+    InvalidResponse(String),
+    /// The key belongs to no organisation.
+    #[error("This user is not part of any organizations.")]
+    NoOrganizations,
+    /// The configured organisation is not among the key's.
+    #[error("Organization {name} not found. Must be one of {available}")]
+    OrgNotFound {
+        /// The configured name.
+        name: String,
+        /// The key's organisations, comma-separated.
+        available: String,
+    },
+    /// Neither the configuration nor the organisation gives an API URL.
+    #[error(
+        "Unable to log into organization '{0}'. Are you sure this credential is scoped to the organization?"
+    )]
+    NoApiUrl(String),
+}
+
+/// Logs in with the configured key (`POST {app_url}/api/apikey/login`) and picks the organisation:
+/// the configured `org_name`, else the first. `BRAINTRUST_API_URL`/`_PROXY_URL` win over the URLs
+/// the organisation gives. The test key skips the network.
+pub async fn login(http: &dyn HttpClient, config: &Config) -> Result<OrgState, LoginError> {
+    let key = config.api_key.as_deref().ok_or(LoginError::MissingApiKey)?;
+    if key == TEST_API_KEY {
+        let api_url = config
+            .api_url
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
+        return Ok(OrgState {
+            org_id: "test-org-id".into(),
+            org_name: "test-org-name".into(),
+            proxy_url: config.proxy_url.clone().unwrap_or_else(|| api_url.clone()),
+            api_url,
+            git_metadata: None,
+        });
+    }
+    let request = HttpRequest::new(Method::Post, format!("{}/api/apikey/login", config.app_url))
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Content-Type", "application/json")
+        .header(
+            "User-Agent",
+            concat!("braintrust-rust/", env!("CARGO_PKG_VERSION")),
+        );
+    let response = http.send(request).await?;
+    if !(200..300).contains(&response.status) {
+        return Err(LoginError::InvalidApiKey {
+            masked_key: mask_api_key(key),
+            status: response.status,
+            body: response.text(),
+        });
+    }
+    let body: Value = serde_json::from_slice(&response.body)
+        .map_err(|e| LoginError::InvalidResponse(e.to_string()))?;
+    let orgs = body
+        .get("org_info")
+        .and_then(Value::as_array)
+        .ok_or_else(|| LoginError::InvalidResponse("missing `org_info`".into()))?;
+    if orgs.is_empty() {
+        return Err(LoginError::NoOrganizations);
+    }
+    let org = match &config.org_name {
+        Some(name) => orgs
+            .iter()
+            .find(|o| o.get("name").and_then(Value::as_str) == Some(name))
+            .ok_or_else(|| LoginError::OrgNotFound {
+                name: name.clone(),
+                available: orgs
+                    .iter()
+                    .filter_map(|o| o.get("name").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?,
+        None => &orgs[0],
+    };
+    let field = |k: &str| {
+        org.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.trim_end_matches('/').to_owned())
+    };
+    let org_name = field("name").unwrap_or_default();
+    let api_url = config
+        .api_url
+        .clone()
+        .or_else(|| field("api_url"))
+        .ok_or_else(|| LoginError::NoApiUrl(org_name.clone()))?;
+    let proxy_url = config
+        .proxy_url
+        .clone()
+        .or_else(|| field("proxy_url").map(|u| u.trim_end_matches("/v1/proxy").to_owned()))
+        .unwrap_or_else(|| api_url.clone());
+    Ok(OrgState {
+        org_id: field("id")
+            .ok_or_else(|| LoginError::InvalidResponse("organisation without `id`".into()))?,
+        org_name,
+        api_url,
+        proxy_url,
+        git_metadata: org.get("git_metadata").filter(|g| !g.is_null()).cloned(),
+    })
+}
