@@ -124,38 +124,6 @@ impl EnvLookup {
             }
         }
     }
-
-    /// Where the value of `key` came from, for diagnostics (never the value itself).
-    pub fn origin_of(&self, key: &str) -> Option<SettingOrigin> {
-        match &self.source {
-            Source::Pairs(map) => map
-                .get(key)
-                .filter(|v| !is_blank(v))
-                .map(|_| SettingOrigin::Environment),
-            Source::Process { start_dir, file } => {
-                if std::env::var(key).ok().is_some_and(|v| !is_blank(&v)) {
-                    return Some(SettingOrigin::Environment);
-                }
-                if !ENV_FILE_KEYS.contains(&key) {
-                    return None;
-                }
-                let dir = start_dir.as_deref()?;
-                let found = file.get_or_init(|| EnvFile::find(dir)).as_ref()?;
-                found
-                    .get(key)
-                    .map(|_| SettingOrigin::File(found.path.clone()))
-            }
-        }
-    }
-}
-
-/// Where a setting was found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SettingOrigin {
-    /// The process environment.
-    Environment,
-    /// A `.env.braintrust` file at this path.
-    File(PathBuf),
 }
 
 fn is_blank(value: &str) -> bool {

@@ -87,20 +87,21 @@ fn merge_with_paths(
     }
 }
 
+/// Parses one path (`["input", "a"]`); `None` unless it is an array of strings.
+fn parse_path(value: &Value) -> Option<Vec<String>> {
+    value
+        .as_array()?
+        .iter()
+        .map(|s| s.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Parses `_merge_paths` (`[["input", "a"], ["output"]]`); malformed entries are skipped.
 pub fn parse_merge_paths(value: Option<&Value>) -> Vec<Vec<String>> {
     let Some(Value::Array(paths)) = value else {
         return Vec::new();
     };
-    paths
-        .iter()
-        .filter_map(|p| {
-            p.as_array()?
-                .iter()
-                .map(|s| s.as_str().map(str::to_owned))
-                .collect::<Option<Vec<_>>>()
-        })
-        .collect()
+    paths.iter().filter_map(parse_path).collect()
 }
 
 /// Order-preserving, de-duplicated union of two tag lists.
@@ -191,11 +192,7 @@ fn prune_merge_paths(row: &mut Map<String, Value>) {
     };
     let keep: Vec<Value> = paths
         .iter()
-        .filter(|p| {
-            parse_merge_paths(Some(&Value::Array(vec![(*p).clone()])))
-                .first()
-                .is_some_and(|path| has_path(row, path))
-        })
+        .filter(|p| parse_path(p).is_some_and(|path| has_path(row, &path)))
         .cloned()
         .collect();
     if keep.is_empty() {
@@ -243,10 +240,9 @@ pub fn apply_array_deletes(target: &mut Map<String, Value>, deletes: &Value) {
         return;
     };
     for entry in entries {
-        let path = parse_merge_paths(Some(&Value::Array(vec![
-            entry.get("path").cloned().unwrap_or(Value::Null),
-        ])));
-        let (Some(path), Some(Value::Array(remove))) = (path.first(), entry.get("delete")) else {
+        let (Some(path), Some(Value::Array(remove))) =
+            (entry.get("path").and_then(parse_path), entry.get("delete"))
+        else {
             continue;
         };
         let Some((last, parents)) = path.split_last() else {

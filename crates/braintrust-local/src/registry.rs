@@ -99,6 +99,19 @@ fn resolve_project(
         .ok_or_else(|| ApiError::not_found(format!("project {name} not found")))
 }
 
+/// Like [`resolve_project`] without creating, but a missing project is `None`, not an error.
+fn existing_project(
+    state: &AppState,
+    store: &Store,
+    body: &Map<String, Value>,
+) -> Result<Option<Value>, ApiError> {
+    match resolve_project(state, store, body, false) {
+        Ok(p) => Ok(Some(p)),
+        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 pub(crate) async fn create_project(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult {
     let body = object_body(&body)?;
     check_org(&state, &body)?;
@@ -253,10 +266,8 @@ fn experiments_matching(
     query: &Map<String, Value>,
 ) -> Result<Vec<Value>, ApiError> {
     check_org(state, query)?;
-    let project = match resolve_project(state, store, query, false) {
-        Ok(p) => p,
-        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+    let Some(project) = existing_project(state, store, query)? else {
+        return Ok(Vec::new());
     };
     let project_id = project["id"].as_str().unwrap_or_default();
     let mut objects = store.objects_of(ObjectKind::Experiment, project_id)?;
@@ -369,12 +380,8 @@ pub(crate) async fn list_datasets(
 ) -> ApiResult {
     let query = query_map(&query);
     let store = state.store();
-    let project = match resolve_project(&state, &store, &query, false) {
-        Ok(p) => p,
-        Err(e) if e.status == axum::http::StatusCode::NOT_FOUND => {
-            return ok(json!({ "objects": [] }));
-        }
-        Err(e) => return Err(e),
+    let Some(project) = existing_project(&state, &store, &query)? else {
+        return ok(json!({ "objects": [] }));
     };
     let mut objects = store.objects_of(
         ObjectKind::Dataset,

@@ -315,6 +315,8 @@ impl Store {
         let mut rows = Vec::new();
         let mut last_seq = after;
         let mut more = false;
+        // Both queries take the same four parameters; in the current-rows query `?4` (the pin)
+        // is always NULL, so `?4 IS NULL` only keeps the parameter lists alike.
         let (sql, pin) = match version {
             None => (
                 "SELECT seq, data FROM rows WHERE object_type = ?1 AND object_id = ?2

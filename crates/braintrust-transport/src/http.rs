@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
@@ -42,8 +43,8 @@ pub struct HttpRequest {
     pub url: String,
     /// Header names and values.
     pub headers: Vec<(String, String)>,
-    /// The body (empty for none).
-    pub body: Vec<u8>,
+    /// The body (empty for none). Shared, so retrying a request does not copy it.
+    pub body: Arc<[u8]>,
 }
 
 impl HttpRequest {
@@ -53,7 +54,7 @@ impl HttpRequest {
             method,
             url: url.into(),
             headers: Vec::new(),
-            body: Vec::new(),
+            body: Arc::from([] as [u8; 0]),
         }
     }
 
@@ -64,7 +65,7 @@ impl HttpRequest {
     }
 
     /// Sets the body.
-    pub fn body(mut self, body: impl Into<Vec<u8>>) -> HttpRequest {
+    pub fn body(mut self, body: impl Into<Arc<[u8]>>) -> HttpRequest {
         self.body = body.into();
         self
     }
@@ -193,7 +194,7 @@ impl HyperClient {
             builder = builder.header(name, value);
         }
         let req = builder
-            .body(Full::new(Bytes::from(request.body)))
+            .body(Full::new(Bytes::from_owner(request.body)))
             .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
         let response = self
             .client
