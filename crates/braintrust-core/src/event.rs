@@ -446,7 +446,7 @@ pub enum ScoreValue {
 }
 
 impl ScoreValue {
-    fn to_json(self) -> Value {
+    pub(crate) fn to_json(self) -> Value {
         match self {
             // Non-finite numbers become a string so that validation reports them.
             ScoreValue::Number(f) => {

@@ -11,7 +11,10 @@
 //! * [`merge`]: the merge rules for rows with equal keys, shared by client and server;
 //! * [`mask`]: the global masking function;
 //! * [`origin`]: `context.span_origin` and environment detection;
-//! * [`env_file`]: settings from the environment and `.env.braintrust`.
+//! * [`env_file`]: settings from the environment and `.env.braintrust`;
+//! * [`span`]: span handles writing to a [`span::SpanSink`], and the no-op span;
+//! * [`context`]: the current span, across `.await` and into spawned tasks;
+//! * [`propagation`]: W3C `traceparent` / `baggage` inject and extract.
 //!
 //! ```
 //! use braintrust_core::span_components::SpanComponents;
@@ -23,6 +26,7 @@
 //! # Ok::<(), braintrust_core::span_components::SlugError>(())
 //! ```
 
+pub mod context;
 pub mod env_file;
 pub mod event;
 pub mod id;
@@ -30,5 +34,7 @@ pub mod mask;
 pub mod merge;
 pub mod object;
 pub mod origin;
+pub mod propagation;
 pub mod row;
+pub mod span;
 pub mod span_components;

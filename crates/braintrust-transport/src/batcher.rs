@@ -1,68 +1,84 @@
 //! The batcher: rows go into a bounded queue; a dedicated worker thread with its own small tokio
-//! runtime merges rows with equal keys, applies the masking function, packs them into `/logs3`
-//! requests by row count and bytes, and sends them with retries. It works whatever runtime the
-//! program uses, or none.
+//! runtime logs in and registers objects when first needed, merges rows with equal keys, applies
+//! the masking function, packs rows into `/logs3` requests by row count and bytes (the server's
+//! `/version` limit, else 6 MiB), uses the overflow upload for oversized rows, and sends with
+//! retries. It works whatever runtime the program uses, or none.
 //!
-//! Nothing is dropped silently: when the queue is full, [`Batcher::enqueue`] waits for space up to
-//! a bounded time; a row that still cannot be queued, or that fails delivery after its retries,
-//! is counted in [`BatcherStats`] and reported through `tracing`, and [`Batcher::flush`] returns
-//! an error naming how many rows failed.
+//! Nothing is dropped silently: when the queue is full, [`Batcher::submit`] waits for space up
+//! to a bounded time; a row that still cannot be queued, or that fails delivery after its
+//! retries, is counted in [`BatcherStats`] and reported through `tracing` (rate-limited), and the
+//! next [`Batcher::flush`] returns an error naming how many rows failed.
 
-use std::sync::Arc;
+use std::ops::Range;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use braintrust_core::mask::masking_function;
 use braintrust_core::merge::merge_row_batch;
 use braintrust_core::row::Row;
+use braintrust_core::span::{ObjectRef, PendingRow};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
+use serde_json::{Map, Value, json};
 
-use crate::http::{HttpClient, HttpError, HttpOptions, HttpRequest, HyperClient, Method};
+pub use braintrust_core::span::FlushError;
+
+use crate::config::Config;
+use crate::http::{HttpClient, HttpError, HttpOptions, HyperClient, Method};
+use crate::login::OrgState;
+use crate::remote::{PayloadLimit, Remote, json_ok, truncate};
 
 /// `{"rows": [], "api_version": 2}` framing around the rows of a request.
 const ENVELOPE_OVERHEAD: usize = r#"{"rows":[],"api_version":2}"#.len();
 
-/// Settings of a [`Batcher`].
+/// Longest wait a `Retry-After` header may impose.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Settings of a [`Batcher`]: the [`Config`] (URLs, key, sizes, retries, dump directories)
+/// plus timing knobs that have no environment variable.
 #[derive(Debug, Clone)]
 pub struct BatcherOptions {
-    /// Base URL of the API (`/logs3` is appended).
-    pub api_url: String,
-    /// API key sent as `Authorization: Bearer …`.
-    pub api_key: String,
-    /// Rows per request (`BRAINTRUST_DEFAULT_BATCH_SIZE`, default 100).
-    pub batch_size: usize,
-    /// Bytes per request (`BRAINTRUST_MAX_REQUEST_SIZE`, default 6 MiB).
-    pub max_request_bytes: usize,
-    /// Rows the queue holds (`BRAINTRUST_QUEUE_SIZE`, default 25,000).
-    pub queue_capacity: usize,
-    /// How long `enqueue` waits for space in a full queue before dropping (and counting) the row.
+    /// URLs, API key, batch and queue sizes, retries, sync flush, payload dump directories.
+    pub config: Config,
+    /// How long `submit` waits for space in a full queue before dropping (and counting) the row.
     pub enqueue_timeout: Duration,
-    /// Retries after a failed attempt (`BRAINTRUST_NUM_RETRIES`, default 2).
-    pub num_retries: u32,
     /// First retry delay; doubles each retry (default 1 s).
     pub retry_base_delay: Duration,
     /// How long rows may wait in the worker before being sent without a flush.
     pub flush_interval: Duration,
-    /// Timeouts of the default HTTP client.
+    /// Timeouts of the default HTTP client (`BRAINTRUST_HTTP_TIMEOUT` sets the request timeout).
     pub http: HttpOptions,
 }
 
 impl BatcherOptions {
-    /// Defaults for the given API URL and key.
-    pub fn new(api_url: impl Into<String>, api_key: impl Into<String>) -> BatcherOptions {
+    /// Options from a configuration.
+    pub fn from_config(config: Config) -> BatcherOptions {
+        let mut http = HttpOptions::default();
+        if let Some(timeout) = config.http_timeout {
+            http.request_timeout = timeout;
+        }
         BatcherOptions {
-            api_url: api_url.into().trim_end_matches('/').to_owned(),
-            api_key: api_key.into(),
-            batch_size: 100,
-            max_request_bytes: 6 * 1024 * 1024,
-            queue_capacity: 25_000,
+            config,
             enqueue_timeout: Duration::from_secs(10),
-            num_retries: 2,
             retry_base_delay: Duration::from_secs(1),
             flush_interval: Duration::from_millis(250),
-            http: HttpOptions::default(),
+            http,
         }
+    }
+
+    /// Defaults for a server whose app and API share `url` (as `braintrust-local` does), with
+    /// the given key, ignoring the environment.
+    pub fn new(url: impl Into<String>, api_key: impl Into<String>) -> BatcherOptions {
+        let url = url.into().trim_end_matches('/').to_owned();
+        BatcherOptions::from_config(Config {
+            api_key: Some(api_key.into()),
+            app_url: url.clone(),
+            app_public_url: url.clone(),
+            api_url: Some(url),
+            ..Config::default()
+        })
     }
 }
 
@@ -85,7 +101,7 @@ pub struct BatcherStats {
     pub requests: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Counters {
     enqueued: AtomicU64,
     merged: AtomicU64,
@@ -94,22 +110,25 @@ struct Counters {
     failed: AtomicU64,
     retried: AtomicU64,
     requests: AtomicU64,
+    /// Milliseconds after `born` of the last drop warning (`u64::MAX`: none yet).
+    last_drop_warning: AtomicU64,
+    born: Instant,
 }
 
-/// Why a flush did not deliver everything.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FlushError {
-    /// Rows failed delivery (or were dropped) since the previous flush.
-    #[error("{rows} rows were not delivered since the last flush; last error: {last_error}")]
-    Undelivered {
-        /// How many rows.
-        rows: u64,
-        /// The last error seen.
-        last_error: String,
-    },
-    /// The batcher's worker is gone.
-    #[error("the batcher has stopped")]
-    Stopped,
+impl Counters {
+    fn new() -> Counters {
+        Counters {
+            enqueued: AtomicU64::new(0),
+            merged: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            retried: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            last_drop_warning: AtomicU64::new(u64::MAX),
+            born: Instant::now(),
+        }
+    }
 }
 
 /// Why a batcher could not start.
@@ -141,10 +160,13 @@ impl Ack {
     }
 }
 
+// Rows are by far the most common message; boxing them would allocate once per row.
+#[allow(clippy::large_enum_variant)]
 enum Message {
-    Row(Row),
+    Row(PendingRow),
     Flush(Ack),
     Shutdown(Ack),
+    Resolve(Option<ObjectRef>, Sender<Result<OrgState, String>>),
 }
 
 /// The background row sender. Dropping it flushes what is queued and stops the worker.
@@ -152,6 +174,8 @@ pub struct Batcher {
     sender: Sender<Message>,
     counters: Arc<Counters>,
     enqueue_timeout: Duration,
+    drop_logging_period: Duration,
+    org: Arc<OnceLock<OrgState>>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -175,15 +199,18 @@ impl Batcher {
         options: BatcherOptions,
         client: Arc<dyn HttpClient>,
     ) -> Result<Batcher, StartError> {
-        let (sender, receiver) = crossbeam_channel::bounded(options.queue_capacity.max(1));
-        let counters = Arc::new(Counters::default());
+        let (sender, receiver) = crossbeam_channel::bounded(options.config.queue_size.max(1));
+        let counters = Arc::new(Counters::new());
+        let org = Arc::new(OnceLock::new());
         let enqueue_timeout = options.enqueue_timeout;
+        let drop_logging_period = options.config.queue_drop_logging_period;
         let worker = Worker {
+            remote: Remote::new(client, options.config.clone(), org.clone()),
             options,
-            client,
             counters: counters.clone(),
             undelivered: 0,
             last_error: String::new(),
+            dumped: 0,
         };
         // The runtime is built and dropped on the worker thread, never on the caller's (which
         // may itself be driving a runtime).
@@ -218,14 +245,21 @@ impl Batcher {
             sender,
             counters,
             enqueue_timeout,
+            drop_logging_period,
+            org,
             worker: Some(handle),
         })
+    }
+
+    /// Queues a complete row (it carries its own object ids). See [`Batcher::submit`].
+    pub fn enqueue(&self, row: Row) -> bool {
+        self.submit(PendingRow::row(row))
     }
 
     /// Queues a row. Never touches the network. When the queue is full it waits for space up to
     /// the enqueue timeout; a row that still does not fit is dropped, counted and reported.
     /// Returns whether the row was queued.
-    pub fn enqueue(&self, row: Row) -> bool {
+    pub fn submit(&self, row: PendingRow) -> bool {
         let message = match self.sender.try_send(Message::Row(row)) {
             Ok(()) => {
                 self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
@@ -246,22 +280,42 @@ impl Batcher {
 
     fn drop_row(&self, why: &str) -> bool {
         let dropped = self.counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-        // Report the first drop and then every 1000th, so a flood does not flood the log.
-        if dropped == 1 || dropped.is_multiple_of(1000) {
+        // Warn on the first drop, then at most once per logging period.
+        let now = self.counters.born.elapsed().as_millis() as u64;
+        let last = self.counters.last_drop_warning.load(Ordering::Relaxed);
+        let due = last == u64::MAX
+            || now.saturating_sub(last) >= self.drop_logging_period.as_millis() as u64;
+        if due
+            && self
+                .counters
+                .last_drop_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             tracing::warn!(dropped, "braintrust: dropped a row because {why}");
         }
         false
     }
 
     /// Sends everything queued before this call; returns when it is delivered or has definitively
-    /// failed. Blocks the calling thread (safe inside an async runtime too: the worker has its
-    /// own); from async code prefer [`Batcher::flush_async`].
+    /// failed, with an error if any row was lost since the previous flush. Blocks the calling
+    /// thread (safe inside an async runtime too: the worker has its own); from async code
+    /// prefer [`Batcher::flush_async`].
     pub fn flush(&self) -> Result<(), FlushError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.sender
             .send(Message::Flush(Ack::Blocking(tx)))
             .map_err(|_| FlushError::Stopped)?;
         rx.recv().unwrap_or(Err(FlushError::Stopped))
+    }
+
+    /// [`Batcher::flush`] that gives up waiting after `timeout` (the flush itself goes on).
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.sender
+            .send_timeout(Message::Flush(Ack::Blocking(tx)), timeout)
+            .map_err(|_| FlushError::Stopped)?;
+        rx.recv_timeout(timeout).unwrap_or(Err(FlushError::Stopped))
     }
 
     /// [`Batcher::flush`] without blocking the caller's thread while waiting.
@@ -282,6 +336,27 @@ impl Batcher {
         rx.await.unwrap_or(Err(FlushError::Stopped))
     }
 
+    /// The organisation, if login already happened.
+    pub fn org_state(&self) -> Option<OrgState> {
+        self.org.get().cloned()
+    }
+
+    /// Logs in (and resolves `object`, if given) on the worker, waiting for the answer.
+    pub fn resolve(&self, object: Option<ObjectRef>) -> Result<OrgState, String> {
+        if let (Some(org), true) = (
+            self.org.get(),
+            object.as_ref().is_none_or(|o| o.ids().is_some()),
+        ) {
+            return Ok(org.clone());
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.sender
+            .send(Message::Resolve(object, tx))
+            .map_err(|_| "the batcher has stopped".to_owned())?;
+        rx.recv()
+            .unwrap_or_else(|_| Err("the batcher has stopped".to_owned()))
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> BatcherStats {
         let c = &self.counters;
@@ -296,7 +371,7 @@ impl Batcher {
         }
     }
 
-    /// Flushes and stops the worker. Later `enqueue` calls drop (and count) their rows.
+    /// Flushes and stops the worker. Later `submit` calls drop (and count) their rows.
     pub fn shutdown(&mut self) -> Result<(), FlushError> {
         let Some(worker) = self.worker.take() else {
             return Ok(());
@@ -321,23 +396,55 @@ impl Drop for Batcher {
 
 struct Worker {
     options: BatcherOptions,
-    client: Arc<dyn HttpClient>,
+    remote: Remote,
     counters: Arc<Counters>,
-    /// Rows failed or dropped since the last flush report.
+    /// Rows failed since the last flush report.
     undelivered: u64,
     last_error: String,
+    /// Payload files written so far (for unique names).
+    dumped: u64,
+}
+
+/// Why one attempt at a request failed.
+struct AttemptError {
+    message: String,
+    retryable: bool,
+    retry_after: Option<Duration>,
+}
+
+impl AttemptError {
+    fn from_http(e: &HttpError) -> AttemptError {
+        AttemptError {
+            message: e.to_string(),
+            retryable: true,
+            retry_after: None,
+        }
+    }
+
+    fn fatal(message: String) -> AttemptError {
+        AttemptError {
+            message,
+            retryable: false,
+            retry_after: None,
+        }
+    }
 }
 
 impl Worker {
     fn run(mut self, runtime: &tokio::runtime::Runtime, receiver: &Receiver<Message>) {
-        let mut pending: Vec<Row> = Vec::new();
+        let mut pending: Vec<PendingRow> = Vec::new();
         let mut dropped_seen = 0;
+        let sync = self.options.config.sync_flush;
+        let eager_at = self.options.config.batch_size.max(1) * 10;
+        let capacity = self.options.config.queue_size.max(1);
         loop {
             let message = receiver.recv_timeout(self.options.flush_interval);
             match message {
                 Ok(Message::Row(row)) => {
                     pending.push(row);
-                    if pending.len() >= self.options.batch_size.max(1) * 10 {
+                    // In sync-flush mode rows wait for a flush, unless they would pile up past
+                    // the queue's size.
+                    if (!sync && pending.len() >= eager_at) || pending.len() >= capacity {
                         runtime.block_on(self.send(std::mem::take(&mut pending)));
                     }
                 }
@@ -350,8 +457,18 @@ impl Worker {
                     ack.send(self.report(&mut dropped_seen));
                     return;
                 }
+                Ok(Message::Resolve(object, reply)) => {
+                    let result = runtime.block_on(async {
+                        let org = self.remote.org().await?;
+                        if let Some(object) = &object {
+                            self.remote.resolve(object).await?;
+                        }
+                        Ok(org)
+                    });
+                    let _ = reply.send(result);
+                }
                 Err(RecvTimeoutError::Timeout) => {
-                    if !pending.is_empty() {
+                    if !sync && !pending.is_empty() {
                         runtime.block_on(self.send(std::mem::take(&mut pending)));
                     }
                 }
@@ -380,7 +497,50 @@ impl Worker {
         Err(FlushError::Undelivered { rows, last_error })
     }
 
-    async fn send(&mut self, rows: Vec<Row>) {
+    fn fail(&mut self, rows: u64, error: String) {
+        if rows == 0 {
+            return;
+        }
+        self.counters.failed.fetch_add(rows, Ordering::Relaxed);
+        self.undelivered += rows;
+        tracing::warn!(rows, "braintrust: log request failed: {error}");
+        self.last_error = error;
+    }
+
+    async fn send(&mut self, pending: Vec<PendingRow>) {
+        if pending.is_empty() {
+            return;
+        }
+        let api_url = match self.remote.api_url().await {
+            Ok(url) => url,
+            Err(e) => return self.fail(pending.len() as u64, e),
+        };
+        // Resolve lazily named objects; rows whose object cannot be resolved fail.
+        let mut unresolved = 0u64;
+        let mut resolve_error = String::new();
+        let mut failed_names: Vec<String> = Vec::new();
+        let mut rows = Vec::with_capacity(pending.len());
+        for row in pending {
+            if let Some(object) = row.object.as_ref().filter(|o| o.ids().is_none()) {
+                let name = object.project_name().unwrap_or_default().to_owned();
+                let ok = !failed_names.contains(&name) && {
+                    match self.remote.resolve(object).await {
+                        Ok(()) => true,
+                        Err(e) => {
+                            failed_names.push(name);
+                            resolve_error = e;
+                            false
+                        }
+                    }
+                };
+                if !ok {
+                    unresolved += 1;
+                    continue;
+                }
+            }
+            rows.push(row.into_row());
+        }
+        self.fail(unresolved, resolve_error);
         if rows.is_empty() {
             return;
         }
@@ -394,62 +554,229 @@ impl Worker {
                 mask.apply(row.as_map_mut());
             }
         }
-        for batch in pack(
-            &rows,
-            self.options.batch_size,
-            self.options.max_request_bytes,
-        ) {
-            self.post(batch).await;
+        let limit = self.remote.payload_limit(&api_url).await;
+        let batch_size = self.options.config.batch_size;
+        for batch in pack(&rows, batch_size, limit.max_bytes) {
+            self.post(&api_url, batch, &rows, limit).await;
         }
     }
 
-    async fn post(&mut self, batch: Batch) {
-        let request = HttpRequest::new(Method::Post, format!("{}/logs3", self.options.api_url))
-            .header("Authorization", format!("Bearer {}", self.options.api_key))
-            .header("Content-Type", "application/json")
-            .header(
-                "User-Agent",
-                concat!("braintrust-rust/", env!("CARGO_PKG_VERSION")),
-            )
-            .body(batch.body);
+    async fn post(&mut self, api_url: &str, batch: Batch, rows: &[Row], limit: PayloadLimit) {
+        let body: Arc<[u8]> = batch.body.into();
+        if let Some(dir) = self.options.config.all_payloads_dir.clone() {
+            self.dump(&dir, &body);
+        }
+        let overflow = limit.overflow && body.len() > limit.max_bytes;
         let mut attempt = 0;
         let error = loop {
-            let (retryable, error) = match self.client.send(request.clone()).await {
-                Ok(response) if (200..300).contains(&response.status) => {
+            let result = if overflow {
+                self.post_overflow(api_url, &body, &rows[batch.range.clone()])
+                    .await
+            } else {
+                self.post_logs3(api_url, body.clone(), "application/json")
+                    .await
+            };
+            let error = match result {
+                Ok(()) => {
                     self.counters.sent.fetch_add(batch.rows, Ordering::Relaxed);
                     self.counters.requests.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
-                Ok(response) => (
-                    is_retryable(response.status),
-                    format!(
-                        "HTTP {}: {}",
-                        response.status,
-                        truncate(&response.text(), 500)
-                    ),
-                ),
-                Err(e) => (true, e.to_string()),
+                Err(e) => e,
             };
-            if !retryable || attempt >= self.options.num_retries {
-                break error;
+            if !error.retryable || attempt >= self.options.config.num_retries {
+                break error.message;
             }
             self.counters.retried.fetch_add(1, Ordering::Relaxed);
-            let delay = self.options.retry_base_delay * 2u32.saturating_pow(attempt);
-            tracing::debug!(attempt, ?delay, "braintrust: retrying /logs3: {error}");
+            let backoff = self.options.retry_base_delay * 2u32.saturating_pow(attempt);
+            let delay = error.retry_after.map_or(backoff, |r| r.max(backoff));
+            tracing::debug!(
+                attempt,
+                ?delay,
+                "braintrust: retrying /logs3: {}",
+                error.message
+            );
             tokio::time::sleep(delay).await;
             attempt += 1;
         };
-        self.counters
-            .failed
-            .fetch_add(batch.rows, Ordering::Relaxed);
-        self.undelivered += batch.rows;
-        tracing::warn!(
-            rows = batch.rows,
-            attempts = attempt + 1,
-            "braintrust: log request failed: {error}"
+        if let Some(dir) = self.options.config.failed_payloads_dir.clone() {
+            self.dump(&dir, &body);
+        }
+        let attempts = attempt + 1;
+        self.fail(
+            batch.rows,
+            format!(
+                "{error} (payload of {} bytes, {attempts} attempts)",
+                body.len()
+            ),
         );
-        self.last_error = error;
     }
+
+    async fn post_logs3(
+        &mut self,
+        api_url: &str,
+        body: Arc<[u8]>,
+        content_type: &str,
+    ) -> Result<(), AttemptError> {
+        let request = self
+            .remote
+            .request(Method::Post, format!("{api_url}/logs3"))
+            .header("Content-Type", content_type)
+            .body(body);
+        let response = self
+            .remote
+            .client
+            .send(request)
+            .await
+            .map_err(|e| AttemptError::from_http(&e))?;
+        if (200..300).contains(&response.status) {
+            return Ok(());
+        }
+        Err(AttemptError {
+            message: format!(
+                "HTTP {}: {}",
+                response.status,
+                truncate(&response.text(), 500)
+            ),
+            retryable: is_retryable(response.status),
+            retry_after: response.header("retry-after").and_then(parse_retry_after),
+        })
+    }
+
+    /// Uploads an oversized body to a signed URL and posts a reference to it.
+    async fn post_overflow(
+        &mut self,
+        api_url: &str,
+        body: &Arc<[u8]>,
+        rows: &[Row],
+    ) -> Result<(), AttemptError> {
+        let meta: Vec<Value> = rows.iter().map(overflow_row_meta).collect();
+        let request_body = json!({
+            "content_type": "application/json",
+            "size_bytes": body.len(),
+            "rows": meta,
+        });
+        let request = self
+            .remote
+            .request(Method::Post, format!("{api_url}/logs3/overflow"))
+            .header("Content-Type", "application/json")
+            .body(request_body.to_string().into_bytes());
+        let response = self
+            .remote
+            .client
+            .send(request)
+            .await
+            .map_err(|e| AttemptError::from_http(&e))?;
+        let retryable = is_retryable(response.status);
+        let grant = json_ok(&response).map_err(|message| AttemptError {
+            message: format!("/logs3/overflow: {message}"),
+            retryable,
+            retry_after: None,
+        })?;
+        let field = |k: &str| grant.get(k).and_then(Value::as_str);
+        let (Some(url), Some(key)) = (field("signedUrl"), field("key")) else {
+            return Err(AttemptError::fatal(
+                "/logs3/overflow: the response lacks `signedUrl` or `key`".into(),
+            ));
+        };
+        if field("method").unwrap_or("PUT") != "PUT" {
+            return Err(AttemptError::fatal(format!(
+                "/logs3/overflow: unsupported upload method {:?}",
+                field("method")
+            )));
+        }
+        // Signed URLs carry their own authorisation: no API key.
+        let mut upload = crate::http::HttpRequest::new(Method::Put, url)
+            .header("User-Agent", crate::remote::USER_AGENT)
+            .body(body.clone());
+        let mut has_content_type = false;
+        if let Some(Value::Object(headers)) = grant.get("headers") {
+            for (name, value) in headers {
+                if let Some(value) = value.as_str() {
+                    has_content_type |= name.eq_ignore_ascii_case("content-type");
+                    upload = upload.header(name.clone(), value);
+                }
+            }
+        }
+        if !has_content_type {
+            upload = upload.header("Content-Type", "application/json");
+        }
+        if url.contains("blob.core.windows.net") {
+            upload = upload.header("x-ms-blob-type", "BlockBlob");
+        }
+        let response = self
+            .remote
+            .client
+            .send(upload)
+            .await
+            .map_err(|e| AttemptError::from_http(&e))?;
+        json_ok(&response).map_err(|message| AttemptError {
+            message: format!("overflow upload: {message}"),
+            retryable: is_retryable(response.status),
+            retry_after: None,
+        })?;
+        let reference = json!({
+            "rows": {"type": "logs3_overflow", "key": key, "size_bytes": body.len()},
+            "api_version": 2,
+        });
+        self.post_logs3(
+            api_url,
+            reference.to_string().into_bytes().into(),
+            "application/json",
+        )
+        .await
+    }
+
+    fn dump(&mut self, dir: &Path, body: &[u8]) {
+        self.dumped += 1;
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let path = dir.join(format!(
+            "payload_{millis}_{}_{}.json",
+            std::process::id(),
+            self.dumped
+        ));
+        let result = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, body));
+        if let Err(e) = result {
+            tracing::warn!(
+                "braintrust: cannot write payload to {}: {e}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// `POST /logs3/overflow` metadata of one row.
+fn overflow_row_meta(row: &Row) -> Value {
+    let map = row.as_map();
+    let mut object_ids = Map::new();
+    for key in [
+        "experiment_id",
+        "dataset_id",
+        "prompt_session_id",
+        "project_id",
+        "log_id",
+        "function_data",
+    ] {
+        if let Some(v) = map.get(key).filter(|v| !v.is_null()) {
+            object_ids.insert(key.into(), v.clone());
+        }
+    }
+    let byte_size = serde_json::to_vec(map).map_or(0, |b| b.len());
+    json!({
+        "object_ids": object_ids,
+        "has_comment": map.get("comment").is_some_and(|c| !c.is_null()),
+        "is_delete": row.is_delete(),
+        "input_row": {"byte_size": byte_size},
+    })
+}
+
+/// `Retry-After` in seconds (HTTP dates are not used by Braintrust), capped.
+fn parse_retry_after(value: &str) -> Option<Duration> {
+    let seconds: f64 = value.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0)
+        .then(|| Duration::from_secs_f64(seconds).min(MAX_RETRY_AFTER))
 }
 
 /// 408, 429 and 5xx are worth retrying; other statuses (413 and 4xx) are not.
@@ -457,18 +784,12 @@ fn is_retryable(status: u16) -> bool {
     status == 408 || status == 429 || status >= 500
 }
 
-fn truncate(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((i, _)) => &text[..i],
-        None => text,
-    }
-}
-
-/// One `/logs3` request body and how many rows it carries.
+/// One `/logs3` request body, how many rows it carries and where they are in the row list.
 #[derive(Debug)]
 struct Batch {
     body: Vec<u8>,
     rows: u64,
+    range: Range<usize>,
 }
 
 /// Serialises rows into request bodies of at most `batch_size` rows and `max_bytes` bytes. A row
@@ -476,42 +797,44 @@ struct Batch {
 fn pack(rows: &[Row], batch_size: usize, max_bytes: usize) -> Vec<Batch> {
     let mut batches = Vec::new();
     let mut body = Vec::new();
-    let mut count = 0u64;
-    let finish = |body: &mut Vec<u8>, count: &mut u64, batches: &mut Vec<Batch>| {
-        if *count > 0 {
+    let mut first = 0;
+    let finish = |body: &mut Vec<u8>, range: Range<usize>, batches: &mut Vec<Batch>| {
+        if !range.is_empty() {
             body.extend_from_slice(br#"],"api_version":2}"#);
             batches.push(Batch {
                 body: std::mem::take(body),
-                rows: std::mem::take(count),
+                rows: range.len() as u64,
+                range,
             });
         }
     };
-    for row in rows {
-        // Serialising a JSON map cannot fail.
-        let json = serde_json::to_vec(row).unwrap_or_default();
+    let mut json = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        json.clear();
+        // Serialising a JSON map into memory cannot fail.
+        let _ = serde_json::to_writer(&mut json, row);
+        let count = i - first;
         let needed = json.len() + 1;
         if count > 0
-            && (count as usize >= batch_size.max(1)
-                || body.len() + needed + ENVELOPE_OVERHEAD > max_bytes)
+            && (count >= batch_size.max(1) || body.len() + needed + ENVELOPE_OVERHEAD > max_bytes)
         {
-            finish(&mut body, &mut count, &mut batches);
+            finish(&mut body, first..i, &mut batches);
+            first = i;
         }
-        if count == 0 {
+        if i == first {
             body.extend_from_slice(br#"{"rows":["#);
         } else {
             body.push(b',');
         }
         body.extend_from_slice(&json);
-        count += 1;
     }
-    finish(&mut body, &mut count, &mut batches);
+    finish(&mut body, first..rows.len(), &mut batches);
     batches
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{Value, json};
 
     fn rows(n: usize, payload: usize) -> Vec<Row> {
         (0..n)
@@ -527,6 +850,7 @@ mod tests {
         let batches = pack(&rows(250, 10), 100, 1 << 20);
         let sizes: Vec<u64> = batches.iter().map(|b| b.rows).collect();
         assert_eq!(sizes, [100, 100, 50]);
+        assert_eq!(batches[2].range, 200..250);
         for b in &batches {
             let v: Value = serde_json::from_slice(&b.body).unwrap();
             assert_eq!(v["api_version"], 2);
@@ -549,5 +873,35 @@ mod tests {
         for s in [400, 401, 403, 404, 413, 422] {
             assert!(!is_retryable(s), "{s}");
         }
+    }
+
+    #[test]
+    fn retry_after_is_seconds_and_capped() {
+        assert_eq!(parse_retry_after("2"), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 0.5 "), Some(Duration::from_millis(500)));
+        assert_eq!(parse_retry_after("100000"), Some(MAX_RETRY_AFTER));
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+
+    #[test]
+    fn overflow_metadata_names_object_ids() {
+        let row = Row::from_map(
+            json!({"id": "r", "project_id": "p", "log_id": "g", "input": "x", "comment": {"text": "c"}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        let meta = overflow_row_meta(&row);
+        assert_eq!(
+            meta["object_ids"],
+            json!({"project_id": "p", "log_id": "g"})
+        );
+        assert_eq!(meta["has_comment"], true);
+        assert_eq!(meta["is_delete"], false);
+        assert_eq!(
+            meta["input_row"]["byte_size"],
+            serde_json::to_vec(row.as_map()).unwrap().len()
+        );
     }
 }

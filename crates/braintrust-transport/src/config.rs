@@ -78,6 +78,32 @@ pub struct ConfigError {
     pub expected: &'static str,
 }
 
+impl Default for Config {
+    /// The defaults, as with an empty environment.
+    fn default() -> Config {
+        Config {
+            api_key: None,
+            app_url: DEFAULT_APP_URL.to_owned(),
+            app_public_url: DEFAULT_APP_URL.to_owned(),
+            api_url: None,
+            proxy_url: None,
+            org_name: None,
+            project: None,
+            project_id: None,
+            batch_size: 100,
+            max_request_size: None,
+            num_retries: 2,
+            queue_size: 25_000,
+            queue_drop_logging_period: Duration::from_secs(60),
+            sync_flush: false,
+            disable_atexit_flush: false,
+            failed_payloads_dir: None,
+            all_payloads_dir: None,
+            http_timeout: None,
+        }
+    }
+}
+
 impl Config {
     /// Settings from the process environment and the nearest `.env.braintrust`.
     pub fn from_env() -> Result<Config, ConfigError> {
@@ -177,6 +203,7 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let c = Config::from_lookup(&EnvLookup::from_pairs::<&str, &str>([])).unwrap();
+        assert_eq!(c, Config::default());
         assert_eq!(c.app_url, DEFAULT_APP_URL);
         assert_eq!(c.app_public_url, DEFAULT_APP_URL);
         assert_eq!(

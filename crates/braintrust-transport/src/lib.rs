@@ -16,3 +16,4 @@ pub mod batcher;
 pub mod config;
 pub mod http;
 pub mod login;
+mod remote;

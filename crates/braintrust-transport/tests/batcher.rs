@@ -81,7 +81,7 @@ fn splits_requests_by_row_count() {
         .start()
         .unwrap();
     let mut o = options(&server);
-    o.batch_size = 100;
+    o.config.batch_size = 100;
     let batcher = Batcher::start(o).unwrap();
     for i in 0..250 {
         let row = json!({"id": format!("r{i}"), "dataset_id": "d", "input": i});
@@ -103,7 +103,7 @@ fn splits_requests_by_row_count() {
 fn client_errors_are_not_retried_and_flush_reports_them() {
     let server = LocalServer::start().unwrap();
     let mut o = options(&server);
-    o.api_key = "wrong-key".into();
+    o.config.api_key = Some("wrong-key".into());
     let batcher = Batcher::start(o).unwrap();
     for row in span_rows("e", 3) {
         batcher.enqueue(row);
@@ -130,7 +130,7 @@ fn network_errors_are_retried_then_reported() {
         .unwrap();
     let mut o = BatcherOptions::new(format!("http://{addr}"), "k");
     o.retry_base_delay = Duration::from_millis(1);
-    o.num_retries = 2;
+    o.config.num_retries = 2;
     let batcher = Batcher::start(o).unwrap();
     for row in span_rows("e", 2) {
         batcher.enqueue(row);

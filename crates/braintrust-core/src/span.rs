@@ -1,0 +1,966 @@
+//! Spans: handles that write a span's rows to a [`SpanSink`] (a logger or an experiment).
+//!
+//! A [`Span`] is a cheap, clonable handle. Starting it, logging to it and ending it hand
+//! [`PendingRow`]s to its sink and never wait on the network. A span ends when [`Span::end`] is
+//! called or, failing that, when its last handle is dropped. The no-op span ([`Span::noop`]) —
+//! what [`crate::context::current_span`] returns when nothing is traced — accepts every call,
+//! sends nothing and exports `""`.
+//!
+//! Rows whose object is not known yet (a project named but not yet registered) carry an
+//! [`ObjectRef`] that the sink resolves in the background before sending.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+
+use crate::event::{Event, EventError, SpanAttributes, SpanType};
+use crate::id::IdFormat;
+use crate::merge::merge_fields;
+use crate::object::{ObjectIds, ObjectType};
+use crate::origin::{CallerLocation, LOGGER_INSTRUMENTATION, span_context};
+use crate::row::{Row, SpanIdentity, format_created, next_exec_counter};
+use crate::span_components::{SlugObject, SlugVersion, SpanComponents, SpanObjectType, SpanRowIds};
+
+/// The object rows go to: known ids, or a project to resolve by name first.
+#[derive(Clone)]
+pub struct ObjectRef(Arc<ObjectCell>);
+
+struct ObjectCell {
+    object_type: ObjectType,
+    ids: OnceLock<ObjectIds>,
+    /// `compute_object_metadata_args` of a lazily resolved project.
+    lazy_args: Option<Map<String, Value>>,
+}
+
+impl fmt::Debug for ObjectRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.ids() {
+            Some(ids) => write!(f, "ObjectRef({} {})", ids.object_type(), ids.id()),
+            None => write!(f, "ObjectRef(lazy {:?})", self.0.lazy_args),
+        }
+    }
+}
+
+impl ObjectRef {
+    /// An object whose ids are known.
+    pub fn resolved(ids: ObjectIds) -> ObjectRef {
+        let cell = OnceLock::new();
+        let object_type = ids.object_type();
+        let _ = cell.set(ids);
+        ObjectRef(Arc::new(ObjectCell {
+            object_type,
+            ids: cell,
+            lazy_args: None,
+        }))
+    }
+
+    /// Project logs of the project called `name`, registered (get-or-create) before sending.
+    pub fn project_named(name: impl Into<String>) -> ObjectRef {
+        let mut args = Map::new();
+        args.insert("project_name".into(), Value::String(name.into()));
+        args.insert("project_id".into(), Value::Null);
+        ObjectRef::lazy(args)
+    }
+
+    /// Project logs resolved from `compute_object_metadata_args` (as found in export slugs).
+    /// A non-null `project_id` in the arguments makes the object resolved at once.
+    pub fn lazy(args: Map<String, Value>) -> ObjectRef {
+        if let Some(id) = args.get("project_id").and_then(Value::as_str) {
+            return ObjectRef::resolved(ObjectIds::project_logs(id));
+        }
+        ObjectRef(Arc::new(ObjectCell {
+            object_type: ObjectType::ProjectLogs,
+            ids: OnceLock::new(),
+            lazy_args: Some(args),
+        }))
+    }
+
+    /// The kind of object.
+    pub fn object_type(&self) -> ObjectType {
+        self.0.object_type
+    }
+
+    /// The ids, once known.
+    pub fn ids(&self) -> Option<&ObjectIds> {
+        self.0.ids.get()
+    }
+
+    /// Records the resolved ids (the first resolution wins).
+    pub fn set_ids(&self, ids: ObjectIds) {
+        let _ = self.0.ids.set(ids);
+    }
+
+    /// The arguments of a lazily resolved project, if this is one.
+    pub fn lazy_args(&self) -> Option<&Map<String, Value>> {
+        self.0.lazy_args.as_ref()
+    }
+
+    /// The project name of a lazily resolved project.
+    pub fn project_name(&self) -> Option<&str> {
+        self.lazy_args()?.get("project_name")?.as_str()
+    }
+
+    /// Whether two references denote the same object.
+    pub fn same_object(&self, other: &ObjectRef) -> bool {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return true;
+        }
+        match (self.ids(), other.ids()) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.lazy_args() == other.lazy_args(),
+            _ => false,
+        }
+    }
+
+    /// The slug object part, or `None` for objects spans cannot live in (datasets).
+    fn slug_object(&self) -> Option<(SpanObjectType, SlugObject)> {
+        let object_type = match self.object_type() {
+            ObjectType::Experiment => SpanObjectType::Experiment,
+            ObjectType::ProjectLogs => SpanObjectType::ProjectLogs,
+            ObjectType::PlaygroundLogs => SpanObjectType::PlaygroundLogs,
+            ObjectType::Dataset => return None,
+        };
+        let object = match (self.ids(), self.lazy_args()) {
+            (Some(ids), _) => SlugObject::Id(ids.id().to_owned()),
+            (None, Some(args)) => SlugObject::Lazy(args.clone()),
+            (None, None) => return None,
+        };
+        Some((object_type, object))
+    }
+
+    /// The object-only export (`logger.export()`): the ids once known, else the lazy arguments.
+    pub fn export(&self, version: SlugVersion) -> String {
+        match self.slug_object() {
+            Some((object_type, object)) => SpanComponents {
+                object_type,
+                object,
+                row: None,
+                propagated_event: None,
+            }
+            .encode(version),
+            None => String::new(),
+        }
+    }
+}
+
+/// How a new span records where it came from (`context`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanOrigin {
+    /// `span_origin.instrumentation.name`: the module that created the span.
+    pub instrumentation: Cow<'static, str>,
+    /// Where in the user's code the span started, when known.
+    pub caller: Option<CallerLocation>,
+}
+
+/// A row on its way to a sink: built lazily in the background, where object ids are known.
+#[derive(Debug)]
+pub struct PendingRow {
+    /// The object, when the row does not carry its ids itself.
+    pub object: Option<ObjectRef>,
+    /// What to write.
+    pub kind: PendingKind,
+}
+
+/// The kinds of [`PendingRow`].
+// Boxing the start variant would cost an allocation per span on the caller's path.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum PendingKind {
+    /// A span's first row.
+    SpanStart {
+        /// The span.
+        span: Arc<SpanIdentity>,
+        /// Name, type and other attributes.
+        attributes: SpanAttributes,
+        /// `span_attributes.exec_counter`.
+        exec_counter: u64,
+        /// Where the span came from.
+        origin: SpanOrigin,
+        /// Start time.
+        start: SystemTime,
+        /// Fields logged at start (validated).
+        fields: Map<String, Value>,
+    },
+    /// Fields logged on a span (a merge row).
+    SpanUpdate {
+        /// The span.
+        span: Arc<SpanIdentity>,
+        /// Validated fields.
+        fields: Map<String, Value>,
+    },
+    /// A span's end (`metrics.end`).
+    SpanEnd {
+        /// The span.
+        span: Arc<SpanIdentity>,
+        /// End time.
+        end: SystemTime,
+    },
+    /// Any other row (feedback, dataset records, updates by id); object ids are added.
+    Fields(Map<String, Value>),
+    /// A complete row, sent as is.
+    Row(Row),
+}
+
+impl PendingRow {
+    /// A complete row that already carries its object ids.
+    pub fn row(row: Row) -> PendingRow {
+        PendingRow {
+            object: None,
+            kind: PendingKind::Row(row),
+        }
+    }
+
+    /// Builds the `/logs3` row, with the object's ids once they are known (complete rows are
+    /// returned as they are).
+    pub fn into_row(self) -> Row {
+        let PendingRow { object, kind } = self;
+        let ids = object.as_ref().and_then(ObjectRef::ids);
+        let write_ids = |map: &mut Map<String, Value>| {
+            if let Some(ids) = ids {
+                ids.write_to(map);
+            }
+        };
+        match kind {
+            PendingKind::Row(row) => row,
+            PendingKind::Fields(mut map) => {
+                write_ids(&mut map);
+                Row::from_map(map)
+            }
+            PendingKind::SpanStart {
+                span,
+                attributes,
+                exec_counter,
+                origin,
+                start,
+                fields,
+            } => {
+                let mut map = Map::new();
+                span.write_to(&mut map);
+                map.insert("_is_merge".into(), Value::Bool(false));
+                map.insert("created".into(), Value::String(format_created(start)));
+                write_ids(&mut map);
+                let mut attrs = attributes.to_map();
+                attrs.insert("exec_counter".into(), Value::from(exec_counter));
+                map.insert("span_attributes".into(), Value::Object(attrs));
+                let mut metrics = Map::new();
+                metrics.insert("start".into(), seconds(start));
+                map.insert("metrics".into(), Value::Object(metrics));
+                map.insert(
+                    "context".into(),
+                    Value::Object(span_context(&origin.instrumentation, origin.caller)),
+                );
+                merge_fields(&mut map, fields);
+                Row::from_map(map)
+            }
+            PendingKind::SpanUpdate { span, fields } => {
+                let mut map = Map::new();
+                span.write_to(&mut map);
+                write_ids(&mut map);
+                for (k, v) in fields {
+                    map.insert(k, v);
+                }
+                map.insert("_is_merge".into(), Value::Bool(true));
+                Row::from_map(map)
+            }
+            PendingKind::SpanEnd { span, end } => {
+                let mut map = Map::new();
+                span.write_to(&mut map);
+                write_ids(&mut map);
+                let mut metrics = Map::new();
+                metrics.insert("end".into(), seconds(end));
+                map.insert("metrics".into(), Value::Object(metrics));
+                map.insert("_is_merge".into(), Value::Bool(true));
+                Row::from_map(map)
+            }
+        }
+    }
+}
+
+fn seconds(time: SystemTime) -> Value {
+    serde_json::Number::from_f64(crate::row::unix_seconds(time)).map_or(Value::Null, Value::Number)
+}
+
+/// Why a flush did not deliver everything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlushError {
+    /// Rows failed delivery (or were dropped) since the previous flush.
+    #[error("{rows} rows were not delivered since the last flush; last error: {last_error}")]
+    Undelivered {
+        /// How many rows.
+        rows: u64,
+        /// The last error seen.
+        last_error: String,
+    },
+    /// The background sender is gone.
+    #[error("the background sender has stopped")]
+    Stopped,
+}
+
+/// Why a permalink could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The slug could not be parsed.
+    #[error(transparent)]
+    Slug(#[from] crate::span_components::SlugError),
+    /// Login or project resolution failed.
+    #[error("cannot resolve the link: {0}")]
+    Resolve(String),
+    /// The object has no permalink (a dataset).
+    #[error("objects of type {0} have no span permalink")]
+    Unsupported(String),
+}
+
+/// Where spans write their rows: a logger, an experiment, or a test double.
+pub trait SpanSink: Send + Sync + fmt::Debug {
+    /// Queues a row. Must not wait on the network.
+    fn submit(&self, row: PendingRow);
+    /// Delivers everything submitted so far.
+    fn flush(&self) -> Result<(), FlushError>;
+    /// The id format of new spans.
+    fn id_format(&self) -> IdFormat {
+        IdFormat::Hex
+    }
+    /// A permalink to a span or object (may log in and resolve the object).
+    fn permalink(&self, components: &SpanComponents) -> Result<String, LinkError>;
+}
+
+/// Options of a new span (all optional). Build with the setters:
+/// `StartSpan::named("retrieve").span_type(SpanType::Tool)`.
+#[derive(Debug, Clone, Default)]
+pub struct StartSpan {
+    pub(crate) attributes: SpanAttributes,
+    pub(crate) parent: Option<Parent>,
+    pub(crate) start_time: Option<SystemTime>,
+    pub(crate) event: Option<Event>,
+    pub(crate) propagated_event: Option<Map<String, Value>>,
+    pub(crate) set_current: Option<bool>,
+    pub(crate) origin: Option<SpanOrigin>,
+}
+
+impl StartSpan {
+    /// Default options.
+    pub fn new() -> StartSpan {
+        StartSpan::default()
+    }
+
+    /// Options with a name.
+    pub fn named(name: impl Into<String>) -> StartSpan {
+        StartSpan::new().name(name)
+    }
+
+    /// The span's name (default: `root` for root spans, `subspan` for children).
+    pub fn name(mut self, name: impl Into<String>) -> StartSpan {
+        self.attributes.name = Some(name.into());
+        self
+    }
+
+    /// The span's type.
+    pub fn span_type(mut self, span_type: SpanType) -> StartSpan {
+        self.attributes.span_type = Some(span_type);
+        self
+    }
+
+    /// All span attributes at once (name and type included).
+    pub fn attributes(mut self, attributes: SpanAttributes) -> StartSpan {
+        self.attributes = attributes;
+        self
+    }
+
+    /// The parent: a span, an export slug, or a remote context from
+    /// [`crate::propagation::extract_trace_context`].
+    pub fn parent(mut self, parent: impl Into<Parent>) -> StartSpan {
+        self.parent = Some(parent.into());
+        self
+    }
+
+    /// The start time (default: now).
+    pub fn start_time(mut self, time: SystemTime) -> StartSpan {
+        self.start_time = Some(time);
+        self
+    }
+
+    /// Fields to log at start.
+    pub fn event(mut self, event: Event) -> StartSpan {
+        self.event = Some(event);
+        self
+    }
+
+    /// A partial event merged into this span's first row and those of all its descendants.
+    pub fn propagated_event(mut self, event: Map<String, Value>) -> StartSpan {
+        self.propagated_event = Some(event);
+        self
+    }
+
+    /// Whether [`Span::enter`] / [`Span::in_scope`] make the span current (default true).
+    pub fn set_current(mut self, set_current: bool) -> StartSpan {
+        self.set_current = Some(set_current);
+        self
+    }
+
+    /// The instrumentation name and caller location recorded in `context`
+    /// (default: `braintrust-rust-logger` and no location).
+    pub fn origin(mut self, origin: SpanOrigin) -> StartSpan {
+        self.origin = Some(origin);
+        self
+    }
+
+    /// The parent, if one was given.
+    pub fn parent_ref(&self) -> Option<&Parent> {
+        self.parent.as_ref()
+    }
+}
+
+/// A span's parent.
+#[derive(Debug, Clone)]
+pub enum Parent {
+    /// A span of this process.
+    Span(Span),
+    /// An export slug (`span.export()` here or in another SDK); `""` means no parent.
+    Slug(String),
+    /// A W3C trace context from [`crate::propagation::extract_trace_context`].
+    Remote(crate::propagation::RemoteParent),
+}
+
+impl From<Span> for Parent {
+    fn from(span: Span) -> Parent {
+        Parent::Span(span)
+    }
+}
+
+impl From<&Span> for Parent {
+    fn from(span: &Span) -> Parent {
+        Parent::Span(span.clone())
+    }
+}
+
+impl From<String> for Parent {
+    fn from(slug: String) -> Parent {
+        Parent::Slug(slug)
+    }
+}
+
+impl From<&str> for Parent {
+    fn from(slug: &str) -> Parent {
+        Parent::Slug(slug.to_owned())
+    }
+}
+
+impl From<crate::propagation::RemoteParent> for Parent {
+    fn from(parent: crate::propagation::RemoteParent) -> Parent {
+        Parent::Remote(parent)
+    }
+}
+
+/// Feedback on a span or row (`log_feedback`): scores, expected, tags, comment, metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Feedback {
+    scores: Map<String, Value>,
+    expected: Option<Value>,
+    tags: Option<Vec<String>>,
+    comment: Option<String>,
+    metadata: Option<Map<String, Value>>,
+    source: Option<String>,
+}
+
+impl Feedback {
+    /// Empty feedback.
+    pub fn new() -> Feedback {
+        Feedback::default()
+    }
+
+    /// Adds a score (a number in [0, 1], a boolean or `None`).
+    pub fn score(
+        mut self,
+        name: impl Into<String>,
+        value: impl Into<crate::event::ScoreValue>,
+    ) -> Feedback {
+        self.scores.insert(name.into(), value.into().to_json());
+        self
+    }
+
+    /// Sets the expected value.
+    pub fn expected(mut self, value: Value) -> Feedback {
+        self.expected = Some(value);
+        self
+    }
+
+    /// Sets tags.
+    pub fn tags<S: Into<String>>(mut self, tags: impl IntoIterator<Item = S>) -> Feedback {
+        self.tags = Some(tags.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Adds a comment (a separate row pointing at the span).
+    pub fn comment(mut self, text: impl Into<String>) -> Feedback {
+        self.comment = Some(text.into());
+        self
+    }
+
+    /// Sets `_audit_metadata`.
+    pub fn metadata(mut self, metadata: Map<String, Value>) -> Feedback {
+        self.metadata = Some(metadata);
+        self
+    }
+
+    /// Sets `_audit_source`: `external` (default), `app` or `api`.
+    pub fn source(mut self, source: impl Into<String>) -> Feedback {
+        self.source = Some(source.into());
+        self
+    }
+
+    /// The rows this feedback writes for row `row_id` (object ids are added by the sink).
+    pub fn into_rows(self, row_id: &str) -> Result<Vec<Map<String, Value>>, EventError> {
+        let source = self.source.unwrap_or_else(|| "external".to_owned());
+        if !["external", "app", "api"].contains(&source.as_str()) {
+            return Err(EventError::WrongType {
+                field: "source",
+                expected: "one of external, app, api",
+            });
+        }
+        let audit_metadata = self.metadata.map_or(Value::Null, Value::Object);
+        let mut event = Event::new();
+        if !self.scores.is_empty() {
+            event = event.field("scores", Value::Object(self.scores));
+        }
+        if let Some(expected) = self.expected {
+            event = event.expected(expected);
+        }
+        if let Some(tags) = self.tags {
+            event = event.tags(tags);
+        }
+        let fields = event.into_fields()?;
+        let mut rows = Vec::new();
+        if !fields.is_empty() {
+            let mut row = fields;
+            row.insert("id".into(), Value::String(row_id.to_owned()));
+            row.insert("_audit_source".into(), Value::String(source.clone()));
+            row.insert("_audit_metadata".into(), audit_metadata.clone());
+            row.insert("_is_merge".into(), Value::Bool(true));
+            rows.push(row);
+        }
+        if let Some(text) = self.comment {
+            let mut row = Map::new();
+            row.insert("id".into(), Value::String(crate::id::new_row_id()));
+            row.insert(
+                "created".into(),
+                Value::String(format_created(SystemTime::now())),
+            );
+            let mut origin = Map::new();
+            origin.insert("id".into(), Value::String(row_id.to_owned()));
+            row.insert("origin".into(), Value::Object(origin));
+            let mut comment = Map::new();
+            comment.insert("text".into(), Value::String(text));
+            row.insert("comment".into(), Value::Object(comment));
+            row.insert("_audit_source".into(), Value::String(source));
+            row.insert("_audit_metadata".into(), audit_metadata);
+            rows.push(row);
+        }
+        Ok(rows)
+    }
+}
+
+/// A span handle. Clones refer to the same span.
+#[derive(Clone, Default)]
+pub struct Span {
+    inner: Option<Arc<SpanInner>>,
+}
+
+struct SpanInner {
+    sink: Arc<dyn SpanSink>,
+    object: ObjectRef,
+    identity: Arc<SpanIdentity>,
+    propagated_event: Option<Arc<Map<String, Value>>>,
+    set_current: bool,
+    ended: AtomicBool,
+}
+
+impl Drop for SpanInner {
+    fn drop(&mut self) {
+        if !self.ended.swap(true, Ordering::AcqRel) {
+            self.sink.submit(PendingRow {
+                object: Some(self.object.clone()),
+                kind: PendingKind::SpanEnd {
+                    span: self.identity.clone(),
+                    end: SystemTime::now(),
+                },
+            });
+        }
+    }
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            None => f.write_str("Span(noop)"),
+            Some(inner) => f
+                .debug_struct("Span")
+                .field("id", &inner.identity.row_id)
+                .field("span_id", &inner.identity.span_id)
+                .field("root_span_id", &inner.identity.root_span_id)
+                .field("object", &inner.object)
+                .finish(),
+        }
+    }
+}
+
+impl Span {
+    /// The no-op span: accepts every call, sends nothing, exports `""`.
+    pub fn noop() -> Span {
+        Span { inner: None }
+    }
+
+    /// Whether this is the no-op span.
+    pub fn is_noop(&self) -> bool {
+        self.inner.is_none()
+    }
+
+    /// Starts a span writing to `sink` in `object`. `options.parent` decides its place: a span
+    /// (its trace, object and sink win), a slug (its trace and object; a malformed slug is
+    /// reported through `tracing` and the span becomes a root), a remote W3C context, or none
+    /// (a root). Used by loggers and experiments; applications call their `start_span`.
+    pub fn start(sink: Arc<dyn SpanSink>, object: ObjectRef, options: StartSpan) -> Span {
+        let mut options = options;
+        let format = sink.id_format();
+        let placement = match options.parent.take() {
+            None => Placement::root(object),
+            Some(Parent::Span(parent)) => match parent.inner {
+                None => Placement::root(object),
+                Some(parent) => {
+                    return Span::start_child_of(&parent, options);
+                }
+            },
+            Some(Parent::Slug(slug)) => Placement::from_slug(&slug, object),
+            Some(Parent::Remote(remote)) => Placement::from_remote(&remote, object),
+        };
+        let identity = match &placement.parent_ids {
+            Some(ids) => SpanIdentity::child_of_remote(ids, format),
+            None => SpanIdentity::root(format),
+        };
+        Span::begin(
+            sink,
+            placement.object,
+            identity,
+            placement.propagated_event,
+            options,
+        )
+    }
+
+    fn start_child_of(parent: &Arc<SpanInner>, options: StartSpan) -> Span {
+        let identity = parent.identity.child(parent.sink.id_format());
+        Span::begin(
+            parent.sink.clone(),
+            parent.object.clone(),
+            identity,
+            parent.propagated_event.as_deref().cloned(),
+            options,
+        )
+    }
+
+    fn begin(
+        sink: Arc<dyn SpanSink>,
+        object: ObjectRef,
+        identity: SpanIdentity,
+        inherited: Option<Map<String, Value>>,
+        options: StartSpan,
+    ) -> Span {
+        let StartSpan {
+            mut attributes,
+            start_time,
+            event,
+            propagated_event,
+            set_current,
+            origin,
+            parent: _,
+        } = options;
+        let is_root = identity.span_parents.is_empty();
+        if attributes.name.is_none() {
+            attributes.name = Some(if is_root { "root" } else { "subspan" }.to_owned());
+        }
+        // The span's own propagated event adds to the inherited one.
+        let propagated = match (inherited, propagated_event) {
+            (None, None) => None,
+            (Some(p), None) | (None, Some(p)) => Some(p),
+            (Some(mut inherited), Some(own)) => {
+                merge_fields(&mut inherited, own);
+                Some(inherited)
+            }
+        };
+        let mut fields = Map::new();
+        if let Some(p) = &propagated {
+            merge_fields(&mut fields, p.clone());
+        }
+        if let Some(event) = event {
+            match event.into_fields() {
+                Ok(f) => merge_fields(&mut fields, f),
+                Err(e) => tracing::warn!("braintrust: invalid start event ignored: {e}"),
+            }
+        }
+        // Attributes logged through the propagated event (e.g. `purpose: scorer`) join the
+        // span's own.
+        if let Some(Value::Object(extra)) = fields.remove("span_attributes")
+            && let Ok(more) = SpanAttributes::from_map(&extra)
+        {
+            {
+                attributes.name = attributes.name.or(more.name);
+                attributes.span_type = attributes.span_type.or(more.span_type);
+                attributes.purpose = attributes.purpose.or(more.purpose);
+                for (k, v) in more.extra {
+                    attributes.extra.entry(k).or_insert(v);
+                }
+            }
+        }
+        let identity = Arc::new(identity);
+        crate::context::enable();
+        sink.submit(PendingRow {
+            object: Some(object.clone()),
+            kind: PendingKind::SpanStart {
+                span: identity.clone(),
+                attributes,
+                exec_counter: next_exec_counter(),
+                origin: origin.unwrap_or(SpanOrigin {
+                    instrumentation: Cow::Borrowed(LOGGER_INSTRUMENTATION),
+                    caller: None,
+                }),
+                start: start_time.unwrap_or_else(SystemTime::now),
+                fields,
+            },
+        });
+        Span {
+            inner: Some(Arc::new(SpanInner {
+                sink,
+                object,
+                identity,
+                propagated_event: propagated.map(Arc::new),
+                set_current: set_current.unwrap_or(true),
+                ended: AtomicBool::new(false),
+            })),
+        }
+    }
+
+    /// The row id (`""` for the no-op span).
+    pub fn id(&self) -> &str {
+        self.inner.as_ref().map_or("", |i| &i.identity.row_id)
+    }
+
+    /// The span id (`""` for the no-op span).
+    pub fn span_id(&self) -> &str {
+        self.inner.as_ref().map_or("", |i| &i.identity.span_id)
+    }
+
+    /// The trace id (`""` for the no-op span).
+    pub fn root_span_id(&self) -> &str {
+        self.inner.as_ref().map_or("", |i| &i.identity.root_span_id)
+    }
+
+    /// The parent span ids (empty for roots and the no-op span).
+    pub fn span_parents(&self) -> &[String] {
+        self.inner
+            .as_ref()
+            .map_or(&[][..], |i| &i.identity.span_parents)
+    }
+
+    /// The object the span writes to (`None` for the no-op span).
+    pub fn object(&self) -> Option<&ObjectRef> {
+        self.inner.as_ref().map(|i| &i.object)
+    }
+
+    /// Whether [`Span::enter`] makes this span current.
+    pub(crate) fn sets_current(&self) -> bool {
+        self.inner.as_ref().is_some_and(|i| i.set_current)
+    }
+
+    /// Logs fields to the span (a merge row). Never waits on the network.
+    pub fn log(&self, event: Event) -> Result<(), EventError> {
+        let Some(inner) = &self.inner else {
+            return Ok(());
+        };
+        let fields = event.into_fields()?;
+        if fields.is_empty() {
+            return Ok(());
+        }
+        inner.sink.submit(PendingRow {
+            object: Some(inner.object.clone()),
+            kind: PendingKind::SpanUpdate {
+                span: inner.identity.clone(),
+                fields,
+            },
+        });
+        Ok(())
+    }
+
+    /// Adds feedback (scores, expected, tags, comment) to this span.
+    pub fn log_feedback(&self, feedback: Feedback) -> Result<(), EventError> {
+        let Some(inner) = &self.inner else {
+            return Ok(());
+        };
+        for row in feedback.into_rows(&inner.identity.row_id)? {
+            inner.sink.submit(PendingRow {
+                object: Some(inner.object.clone()),
+                kind: PendingKind::Fields(row),
+            });
+        }
+        Ok(())
+    }
+
+    /// Starts a child span (same trace, object and sink). The child of the no-op span is the
+    /// no-op span. A parent given in `options` is ignored: this span is the parent.
+    pub fn start_span(&self, options: StartSpan) -> Span {
+        match &self.inner {
+            None => Span::noop(),
+            Some(inner) => Span::start_child_of(inner, options),
+        }
+    }
+
+    /// Merges attributes (name, type, …) into `span_attributes`.
+    pub fn set_attributes(&self, attributes: SpanAttributes) {
+        let Some(inner) = &self.inner else { return };
+        let mut fields = Map::new();
+        fields.insert("span_attributes".into(), Value::Object(attributes.to_map()));
+        inner.sink.submit(PendingRow {
+            object: Some(inner.object.clone()),
+            kind: PendingKind::SpanUpdate {
+                span: inner.identity.clone(),
+                fields,
+            },
+        });
+    }
+
+    /// Ends the span now. Later calls do nothing.
+    pub fn end(&self) {
+        self.end_at(SystemTime::now());
+    }
+
+    /// Ends the span at `time`. Later calls do nothing.
+    pub fn end_at(&self, time: SystemTime) {
+        let Some(inner) = &self.inner else { return };
+        if inner.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        inner.sink.submit(PendingRow {
+            object: Some(inner.object.clone()),
+            kind: PendingKind::SpanEnd {
+                span: inner.identity.clone(),
+                end: time,
+            },
+        });
+    }
+
+    /// Whether the span has ended.
+    pub fn is_ended(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(|i| i.ended.load(Ordering::Acquire))
+    }
+
+    /// The span's components (what [`Span::export`] encodes); `None` for the no-op span.
+    pub fn components(&self) -> Option<SpanComponents> {
+        let inner = self.inner.as_ref()?;
+        let (object_type, object) = inner.object.slug_object()?;
+        Some(SpanComponents {
+            object_type,
+            object,
+            row: Some(SpanRowIds {
+                row_id: inner.identity.row_id.clone(),
+                span_id: inner.identity.span_id.clone(),
+                root_span_id: inner.identity.root_span_id.clone(),
+            }),
+            propagated_event: inner.propagated_event.as_deref().cloned(),
+        })
+    }
+
+    /// The export slug: pass it to another process as a parent. `""` for the no-op span.
+    /// V4, or V3 with legacy UUID ids.
+    pub fn export(&self) -> String {
+        let Some(inner) = &self.inner else {
+            return String::new();
+        };
+        let version = match inner.sink.id_format() {
+            IdFormat::Hex => SlugVersion::V4,
+            IdFormat::LegacyUuid => SlugVersion::V3,
+        };
+        self.components()
+            .map(|c| c.encode(version))
+            .unwrap_or_default()
+    }
+
+    /// A link to the span in the Braintrust app. May log in and resolve the project (blocking
+    /// the caller); the no-op span gets a placeholder link.
+    pub fn permalink(&self) -> Result<String, LinkError> {
+        match (&self.inner, self.components()) {
+            (Some(inner), Some(components)) => inner.sink.permalink(&components),
+            _ => Ok(NOOP_PERMALINK.to_owned()),
+        }
+    }
+
+    /// Delivers everything logged so far through this span's sink.
+    pub fn flush(&self) -> Result<(), FlushError> {
+        match &self.inner {
+            None => Ok(()),
+            Some(inner) => inner.sink.flush(),
+        }
+    }
+}
+
+/// The link returned for the no-op span.
+pub const NOOP_PERMALINK: &str = "https://www.braintrust.dev/noop-span";
+
+/// Where a span goes: object, remote parent ids and inherited propagated event.
+struct Placement {
+    object: ObjectRef,
+    parent_ids: Option<SpanRowIds>,
+    propagated_event: Option<Map<String, Value>>,
+}
+
+impl Placement {
+    fn root(object: ObjectRef) -> Placement {
+        Placement {
+            object,
+            parent_ids: None,
+            propagated_event: None,
+        }
+    }
+
+    fn from_slug(slug: &str, fallback: ObjectRef) -> Placement {
+        if slug.trim().is_empty() {
+            return Placement::root(fallback);
+        }
+        match SpanComponents::parse(slug) {
+            Ok(components) => {
+                let object = match components.object {
+                    SlugObject::Id(id) => {
+                        ObjectRef::resolved(ObjectIds::new(components.object_type.into(), id))
+                    }
+                    SlugObject::Lazy(args) => ObjectRef::lazy(args),
+                };
+                Placement {
+                    object,
+                    parent_ids: components.row,
+                    propagated_event: components.propagated_event,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "braintrust: ignoring malformed parent slug ({e}); starting a root span instead"
+                );
+                Placement::root(fallback)
+            }
+        }
+    }
+
+    fn from_remote(remote: &crate::propagation::RemoteParent, fallback: ObjectRef) -> Placement {
+        Placement {
+            object: remote.object_ref().unwrap_or(fallback),
+            parent_ids: Some(SpanRowIds {
+                // A remote parent's row id is unknown; it is not needed to parent a span.
+                row_id: String::new(),
+                span_id: remote.span_id().to_owned(),
+                root_span_id: remote.trace_id().to_owned(),
+            }),
+            propagated_event: None,
+        }
+    }
+}
