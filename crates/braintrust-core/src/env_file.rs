@@ -45,12 +45,12 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 ///
 /// The file is read lazily, at most once per lookup; keep one lookup per configuration rather
 /// than one per span.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct EnvLookup {
     source: Source,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Source {
     Process {
         start_dir: Option<PathBuf>,

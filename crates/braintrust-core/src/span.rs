@@ -335,7 +335,8 @@ pub struct StartSpan {
     pub(crate) attributes: SpanAttributes,
     pub(crate) parent: Option<Parent>,
     pub(crate) start_time: Option<SystemTime>,
-    pub(crate) event: Option<Event>,
+    pub(crate) fields: Map<String, Value>,
+    pub(crate) invalid_event: Option<EventError>,
     pub(crate) propagated_event: Option<Map<String, Value>>,
     pub(crate) set_current: Option<bool>,
     pub(crate) origin: Option<SpanOrigin>,
@@ -383,10 +384,20 @@ impl StartSpan {
         self
     }
 
-    /// Fields to log at start.
+    /// Fields to log at start. An invalid event is reported through `tracing` when the span
+    /// starts and otherwise ignored; use [`StartSpan::try_event`] to get the error instead.
     pub fn event(mut self, event: Event) -> StartSpan {
-        self.event = Some(event);
+        match event.into_fields() {
+            Ok(fields) => merge_fields(&mut self.fields, fields),
+            Err(e) => self.invalid_event = Some(e),
+        }
         self
+    }
+
+    /// Fields to log at start, validated now.
+    pub fn try_event(mut self, event: Event) -> Result<StartSpan, EventError> {
+        merge_fields(&mut self.fields, event.into_fields()?);
+        Ok(self)
     }
 
     /// A partial event merged into this span's first row and those of all its descendants.
@@ -670,7 +681,8 @@ impl Span {
         let StartSpan {
             mut attributes,
             start_time,
-            event,
+            fields: event_fields,
+            invalid_event,
             propagated_event,
             set_current,
             origin,
@@ -693,12 +705,10 @@ impl Span {
         if let Some(p) = &propagated {
             merge_fields(&mut fields, p.clone());
         }
-        if let Some(event) = event {
-            match event.into_fields() {
-                Ok(f) => merge_fields(&mut fields, f),
-                Err(e) => tracing::warn!("braintrust: invalid start event ignored: {e}"),
-            }
+        if let Some(e) = invalid_event {
+            tracing::warn!("braintrust: invalid start event ignored: {e}");
         }
+        merge_fields(&mut fields, event_fields);
         // Attributes logged through the propagated event (e.g. `purpose: scorer`) join the
         // span's own.
         if let Some(Value::Object(extra)) = fields.remove("span_attributes")

@@ -14,6 +14,8 @@
 
 pub mod batcher;
 pub mod config;
+mod exit;
 pub mod http;
+pub mod logger;
 pub mod login;
 mod remote;

@@ -1,9 +1,10 @@
 //! Login: exchanges the API key for the organisation's id, name and URLs.
 
+use braintrust_core::env_file::EnvLookup;
 use serde_json::Value;
 
-use crate::config::{Config, DEFAULT_API_URL, TEST_API_KEY, mask_api_key};
-use crate::http::{HttpClient, HttpError, HttpRequest, Method};
+use crate::config::{Config, ConfigError, DEFAULT_API_URL, TEST_API_KEY, mask_api_key};
+use crate::http::{HttpClient, HttpError, HttpOptions, HttpRequest, HyperClient, Method};
 
 /// The organisation the SDK works in, as login established it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +39,9 @@ pub enum LoginError {
         /// The response body.
         body: String,
     },
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The request failed.
     #[error("login request failed: {0}")]
     Http(#[from] HttpError),
@@ -142,5 +146,66 @@ pub async fn login(http: &dyn HttpClient, config: &Config) -> Result<OrgState, L
         api_url,
         proxy_url,
         git_metadata: org.get("git_metadata").filter(|g| !g.is_null()).cloned(),
+    })
+}
+
+/// Options of [`login_blocking`] and [`login_async`]; unset values come from the environment.
+#[derive(Debug, Clone, Default)]
+pub struct LoginOptions {
+    /// The API key.
+    pub api_key: Option<String>,
+    /// The app URL.
+    pub app_url: Option<String>,
+    /// The API URL (wins over the one login returns).
+    pub api_url: Option<String>,
+    /// The organisation to select.
+    pub org_name: Option<String>,
+    /// Where to read settings instead of the process environment.
+    pub env: Option<EnvLookup>,
+}
+
+impl LoginOptions {
+    fn config(self) -> Result<Config, LoginError> {
+        let lookup = self.env.unwrap_or_else(EnvLookup::process);
+        let mut config = Config::from_lookup(&lookup)?;
+        let url = |u: String| u.trim().trim_end_matches('/').to_owned();
+        config.api_key = self.api_key.or(config.api_key);
+        config.app_url = self.app_url.map_or(config.app_url, url);
+        config.api_url = self.api_url.map(url).or(config.api_url);
+        config.org_name = self.org_name.or(config.org_name);
+        Ok(config)
+    }
+}
+
+/// Logs in with the default HTTP client and returns the organisation. Loggers log in by
+/// themselves in the background; call this to check credentials up front.
+pub async fn login_async(options: LoginOptions) -> Result<OrgState, LoginError> {
+    let config = options.config()?;
+    let mut http = HttpOptions::default();
+    if let Some(timeout) = config.http_timeout {
+        http.request_timeout = timeout;
+    }
+    let client = HyperClient::new(http)?;
+    login(&client, &config).await
+}
+
+/// [`login_async`] for synchronous code: runs on a helper thread with its own runtime, so it is
+/// safe to call from inside an async runtime too (it blocks the calling thread).
+pub fn login_blocking(options: LoginOptions) -> Result<OrgState, LoginError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| HttpError::Connection(format!("cannot start a runtime: {e}")))?;
+                runtime.block_on(login_async(options))
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(LoginError::InvalidResponse(
+                    "the login thread panicked".into(),
+                ))
+            })
     })
 }

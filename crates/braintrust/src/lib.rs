@@ -1,17 +1,71 @@
-//! Braintrust SDK for Rust.
+//! Braintrust SDK for Rust: trace what your code does and log it to Braintrust.
 //!
-//! This facade re-exports the braintrust-rs crates. Today it exposes the span model of
-//! [`braintrust_core`] (ids, export slugs, rows, merge rules, masking); the logging API, `#[traced]`,
-//! evals, prompts and provider wrappers arrive with their crates.
+//! Start a logger once, then start spans anywhere. Logging calls queue rows and return at once;
+//! a background thread (with its own runtime) logs in, registers the project, batches, retries
+//! and delivers. With no logger initialised every call is a no-op that sends nothing.
 //!
 //! ```
-//! use braintrust::span_components::{SlugVersion, SpanComponents};
+//! use braintrust::{Event, LoggerOptions, StartSpan, SpanType};
+//! use serde_json::json;
 //!
-//! let slug = "BAEAeyJvYmplY3RfaWQiOiI5OWFlMDBlNS0wMzkyLTU5ZWUtODU0MC1mNWFkMDZiNDFiMDEifQ==";
-//! let parsed = SpanComponents::parse(slug)?;
-//! assert_eq!(parsed.encode(SlugVersion::V4), slug);
-//! # Ok::<(), braintrust::span_components::SlugError>(())
+//! # let server = braintrust_local::LocalServer::start()?;
+//! // Point the logger at Braintrust (BRAINTRUST_API_KEY), or here at a local server.
+//! let logger = braintrust::init_logger(
+//!     LoggerOptions::new()
+//!         .project("quickstart")
+//!         .api_key(server.api_key())
+//!         .app_url(server.url()),
+//! )?;
+//! let root = braintrust::start_span(StartSpan::named("answer"));
+//! root.in_scope(|| {
+//!     // Spans started while `root` is current nest under it.
+//!     let step = braintrust::start_span(StartSpan::named("retrieve").span_type(SpanType::Tool));
+//!     step.log(Event::new().output(json!(["doc-1", "doc-2"])))?;
+//!     step.end();
+//!     Ok::<_, braintrust::event::EventError>(())
+//! })?;
+//! root.log(Event::new().input(json!("question")).output(json!("answer")))?;
+//! root.end();
+//! logger.flush()?;
+//! assert_eq!(logger.stats().failed, 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Spans follow `.await` when their future is wrapped ([`SpanFutureExt::in_span`]); [`spawn`]
+//! carries the current span into a tokio task. To continue a trace in another process, pass
+//! [`Span::export`] (or W3C headers from [`Span::inject`]) and use it as the parent there.
+//!
+//! The crates behind this facade can be used on their own: `braintrust-core` (span model),
+//! `braintrust-transport` (HTTP, batching, loggers), `braintrust-local` (a local server).
 
 #[doc(inline)]
-pub use braintrust_core::{env_file, event, id, mask, merge, object, origin, row, span_components};
+pub use braintrust_core::{
+    context, env_file, event, id, mask, merge, object, origin, propagation, row, span,
+    span_components,
+};
+#[doc(inline)]
+pub use braintrust_transport::{batcher, config, http, logger, login as auth};
+
+pub use braintrust_core::context::{SpanFutureExt, current_span};
+pub use braintrust_core::event::{Event, EventError, SpanAttributes, SpanType};
+pub use braintrust_core::mask::{MaskingFunction, set_masking_function};
+pub use braintrust_core::propagation::{HeaderCarrier, RemoteParent, extract_trace_context};
+pub use braintrust_core::span::{Feedback, FlushError, LinkError, Parent, Span, StartSpan};
+pub use braintrust_transport::logger::{
+    InitError, Logger, LoggerOptions, UpdateSpanError, clear_current_logger, current_logger, flush,
+    init_logger, permalink, start_span, update_span,
+};
+pub use braintrust_transport::login::{
+    LoginError, LoginOptions, OrgState, login_async, login_blocking as login,
+};
+
+/// Spawns a future on the current tokio runtime with the current span carried into the task.
+///
+/// Panics like `tokio::spawn` when called outside a tokio runtime.
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.in_current_span())
+}
