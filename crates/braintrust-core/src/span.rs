@@ -324,6 +324,10 @@ pub trait SpanSink: Send + Sync + fmt::Debug {
     fn id_format(&self) -> IdFormat {
         IdFormat::Hex
     }
+    /// The type given to root spans that set none (`task` for loggers, `eval` for experiments).
+    fn default_root_type(&self) -> Option<SpanType> {
+        None
+    }
     /// A permalink to a span or object (may log in and resolve the object).
     fn permalink(&self, components: &SpanComponents) -> Result<String, LinkError>;
 }
@@ -691,6 +695,9 @@ impl Span {
         let is_root = identity.span_parents.is_empty();
         if attributes.name.is_none() {
             attributes.name = Some(if is_root { "root" } else { "subspan" }.to_owned());
+        }
+        if is_root && attributes.span_type.is_none() {
+            attributes.span_type = sink.default_root_type();
         }
         // The span's own propagated event adds to the inherited one.
         let propagated = match (inherited, propagated_event) {

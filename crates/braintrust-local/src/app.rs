@@ -39,6 +39,7 @@ pub(crate) struct AppState {
     pub(crate) settings: Settings,
     pub(crate) base_url: String,
     pub(crate) recorder: Option<Mutex<Vec<RecordedRequest>>>,
+    pub(crate) faults: crate::faults::Faults,
 }
 
 impl AppState {
@@ -101,6 +102,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::faults::inject,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -25,6 +25,7 @@
 
 mod app;
 mod error;
+mod faults;
 mod logs;
 mod read;
 mod record;
@@ -39,6 +40,7 @@ use std::thread::JoinHandle;
 use braintrust_core::object::ObjectIds;
 use serde_json::Value;
 
+pub use faults::Fault;
 pub use record::RecordedRequest;
 pub use store::StoreError;
 
@@ -185,6 +187,7 @@ impl LocalServerBuilder {
             },
             base_url: url.clone(),
             recorder: self.record_requests.then(|| Mutex::new(Vec::new())),
+            faults: faults::Faults::default(),
         });
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), std::io::Error>>();
@@ -312,6 +315,40 @@ impl LocalServer {
     /// The objects that hold rows.
     pub fn objects_with_rows(&self) -> Result<Vec<ObjectIds>, StoreError> {
         self.state.store().row_objects()
+    }
+
+    /// Makes the next `times` requests to `path` (exact, e.g. `/logs3`) fail with `fault`.
+    /// Rules apply in the order they were added.
+    pub fn inject_fault(&self, path: &str, fault: Fault, times: u64) {
+        let mut rules = self
+            .state
+            .faults
+            .rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        rules.push(faults::FaultRule {
+            path: path.to_owned(),
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Removes every injected fault that has not fired yet.
+    pub fn clear_faults(&self) {
+        self.state
+            .faults
+            .rules
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// How many injected faults have fired so far.
+    pub fn faults_fired(&self) -> u64 {
+        self.state
+            .faults
+            .fired
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Requests received so far (empty unless recording was turned on).

@@ -28,13 +28,16 @@ pub use braintrust_core::span::FlushError;
 use crate::config::Config;
 use crate::http::{HttpClient, HttpError, HttpOptions, HyperClient, Method};
 use crate::login::OrgState;
-use crate::remote::{PayloadLimit, Remote, json_ok, truncate};
+use crate::remote::{PayloadLimit, Remote, RemoteError, is_retryable, json_ok, truncate};
 
 /// `{"rows": [], "api_version": 2}` framing around the rows of a request.
 const ENVELOPE_OVERHEAD: usize = r#"{"rows":[],"api_version":2}"#.len();
 
 /// Longest wait a `Retry-After` header may impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Longest exponential backoff between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Settings of a [`Batcher`]: the [`Config`] (URLs, key, sizes, retries, dump directories)
 /// plus timing knobs that have no environment variable.
@@ -459,9 +462,9 @@ impl Worker {
                 }
                 Ok(Message::Resolve(object, reply)) => {
                     let result = runtime.block_on(async {
-                        let org = self.remote.org().await?;
+                        let org = self.remote.org().await.map_err(|e| e.message)?;
                         if let Some(object) = &object {
-                            self.remote.resolve(object).await?;
+                            self.remote.resolve(object).await.map_err(|e| e.message)?;
                         }
                         Ok(org)
                     });
@@ -511,7 +514,7 @@ impl Worker {
         if pending.is_empty() {
             return;
         }
-        let api_url = match self.remote.api_url().await {
+        let api_url = match self.api_url_with_retries().await {
             Ok(url) => url,
             Err(e) => return self.fail(pending.len() as u64, e),
         };
@@ -524,7 +527,7 @@ impl Worker {
             if let Some(object) = row.object.as_ref().filter(|o| o.ids().is_none()) {
                 let name = object.project_name().unwrap_or_default().to_owned();
                 let ok = !failed_names.contains(&name) && {
-                    match self.remote.resolve(object).await {
+                    match self.resolve_with_retries(object).await {
                         Ok(()) => true,
                         Err(e) => {
                             failed_names.push(name);
@@ -561,6 +564,46 @@ impl Worker {
         }
     }
 
+    /// The delay before retry number `attempt` (from 0).
+    fn backoff(&self, attempt: u32) -> Duration {
+        (self.options.retry_base_delay * 2u32.saturating_pow(attempt.min(16))).min(MAX_BACKOFF)
+    }
+
+    /// Sleeps before another attempt after `error`, or returns false when retries are spent.
+    async fn may_retry(&mut self, attempt: &mut u32, error: &RemoteError) -> bool {
+        if !error.retryable || *attempt >= self.options.config.num_retries {
+            return false;
+        }
+        self.counters.retried.fetch_add(1, Ordering::Relaxed);
+        let delay = self.backoff(*attempt);
+        tracing::debug!(attempt, ?delay, "braintrust: retrying: {}", error.message);
+        tokio::time::sleep(delay).await;
+        *attempt += 1;
+        true
+    }
+
+    async fn api_url_with_retries(&mut self) -> Result<String, String> {
+        let mut attempt = 0;
+        loop {
+            match self.remote.api_url().await {
+                Ok(url) => return Ok(url),
+                Err(e) if self.may_retry(&mut attempt, &e).await => {}
+                Err(e) => return Err(e.message),
+            }
+        }
+    }
+
+    async fn resolve_with_retries(&mut self, object: &ObjectRef) -> Result<(), String> {
+        let mut attempt = 0;
+        loop {
+            match self.remote.resolve(object).await {
+                Ok(()) => return Ok(()),
+                Err(e) if self.may_retry(&mut attempt, &e).await => {}
+                Err(e) => return Err(e.message),
+            }
+        }
+    }
+
     async fn post(&mut self, api_url: &str, batch: Batch, rows: &[Row], limit: PayloadLimit) {
         let body: Arc<[u8]> = batch.body.into();
         if let Some(dir) = self.options.config.all_payloads_dir.clone() {
@@ -588,7 +631,7 @@ impl Worker {
                 break error.message;
             }
             self.counters.retried.fetch_add(1, Ordering::Relaxed);
-            let backoff = self.options.retry_base_delay * 2u32.saturating_pow(attempt);
+            let backoff = self.backoff(attempt);
             let delay = error.retry_after.map_or(backoff, |r| r.max(backoff));
             tracing::debug!(
                 attempt,
@@ -777,11 +820,6 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     let seconds: f64 = value.trim().parse().ok()?;
     (seconds.is_finite() && seconds >= 0.0)
         .then(|| Duration::from_secs_f64(seconds).min(MAX_RETRY_AFTER))
-}
-
-/// 408, 429 and 5xx are worth retrying; other statuses (413 and 4xx) are not.
-fn is_retryable(status: u16) -> bool {
-    status == 408 || status == 429 || status >= 500
 }
 
 /// One `/logs3` request body, how many rows it carries and where they are in the row list.

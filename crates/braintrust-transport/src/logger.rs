@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use braintrust_core::context::current_span;
 use braintrust_core::env_file::EnvLookup;
-use braintrust_core::event::{Event, EventError};
+use braintrust_core::event::{Event, EventError, SpanType};
 use braintrust_core::id::IdFormat;
 use braintrust_core::object::ObjectIds;
 use braintrust_core::span::{
@@ -30,7 +30,7 @@ use braintrust_core::span::{
     Span, SpanSink, StartSpan,
 };
 use braintrust_core::span_components::{SlugError, SlugObject, SlugVersion, SpanComponents};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
 use crate::batcher::{Batcher, BatcherOptions, BatcherStats, StartError};
@@ -40,6 +40,14 @@ use crate::login::{LoginError, OrgState};
 
 /// The project used when none is configured.
 pub const DEFAULT_PROJECT: &str = "Global";
+
+/// Characters escaped in permalink path segments and query values (RFC 3986 unreserved
+/// characters stay as they are).
+const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// How long the flush at process exit waits for delivery.
 const EXIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -345,6 +353,10 @@ impl SpanSink for LoggerShared {
         self.id_format
     }
 
+    fn default_root_type(&self) -> Option<SpanType> {
+        Some(SpanType::Task)
+    }
+
     fn permalink(&self, components: &SpanComponents) -> Result<String, LinkError> {
         let object = match &components.object {
             SlugObject::Id(id) => {
@@ -362,13 +374,13 @@ impl SpanSink for LoggerShared {
         let mut link = format!(
             "{}/app/{}/object?object_type={}&object_id={}",
             self.config.app_public_url,
-            utf8_percent_encode(&org.org_name, NON_ALPHANUMERIC),
+            utf8_percent_encode(&org.org_name, URL_COMPONENT),
             ids.object_type(),
-            utf8_percent_encode(ids.id(), NON_ALPHANUMERIC),
+            utf8_percent_encode(ids.id(), URL_COMPONENT),
         );
         if let Some(row) = &components.row {
             link.push_str("&id=");
-            link.extend(utf8_percent_encode(&row.row_id, NON_ALPHANUMERIC));
+            link.extend(utf8_percent_encode(&row.row_id, URL_COMPONENT));
         }
         Ok(link)
     }

@@ -27,6 +27,42 @@ pub(crate) struct PayloadLimit {
     pub(crate) overflow: bool,
 }
 
+/// Why a lookup failed, and whether trying again may help.
+#[derive(Debug, Clone)]
+pub(crate) struct RemoteError {
+    pub(crate) message: String,
+    pub(crate) retryable: bool,
+}
+
+impl RemoteError {
+    fn fatal(message: String) -> RemoteError {
+        RemoteError {
+            message,
+            retryable: false,
+        }
+    }
+}
+
+impl From<crate::login::LoginError> for RemoteError {
+    fn from(e: crate::login::LoginError) -> RemoteError {
+        use crate::login::LoginError;
+        let retryable = match &e {
+            LoginError::Http(_) => true,
+            LoginError::InvalidApiKey { status, .. } => is_retryable(*status),
+            _ => false,
+        };
+        RemoteError {
+            message: e.to_string(),
+            retryable,
+        }
+    }
+}
+
+/// 408, 429 and 5xx are worth retrying; other statuses (413 and 4xx) are not.
+pub(crate) fn is_retryable(status: u16) -> bool {
+    status == 408 || status == 429 || status >= 500
+}
+
 /// Server facts cached by the worker.
 #[derive(Debug)]
 pub(crate) struct Remote {
@@ -65,19 +101,17 @@ impl Remote {
     }
 
     /// The organisation, logging in on first use.
-    pub(crate) async fn org(&mut self) -> Result<OrgState, String> {
+    pub(crate) async fn org(&mut self) -> Result<OrgState, RemoteError> {
         if let Some(org) = self.org.get() {
             return Ok(org.clone());
         }
-        let org = login(self.client.as_ref(), &self.config)
-            .await
-            .map_err(|e| e.to_string())?;
+        let org = login(self.client.as_ref(), &self.config).await?;
         let _ = self.org.set(org.clone());
         Ok(org)
     }
 
     /// The API URL: configured, else from login.
-    pub(crate) async fn api_url(&mut self) -> Result<String, String> {
+    pub(crate) async fn api_url(&mut self) -> Result<String, RemoteError> {
         match &self.config.api_url {
             Some(url) => Ok(url.clone()),
             None => Ok(self.org().await?.api_url),
@@ -85,12 +119,14 @@ impl Remote {
     }
 
     /// Resolves a lazily named project (get-or-create by name through `POST /v1/project`).
-    pub(crate) async fn resolve(&mut self, object: &ObjectRef) -> Result<(), String> {
+    pub(crate) async fn resolve(&mut self, object: &ObjectRef) -> Result<(), RemoteError> {
         if object.ids().is_some() {
             return Ok(());
         }
         let Some(name) = object.project_name().map(str::to_owned) else {
-            return Err("the object has neither ids nor a project name".into());
+            return Err(RemoteError::fatal(
+                "the object has neither ids nor a project name".into(),
+            ));
         };
         if let Some(id) = self.projects.get(&name) {
             object.set_ids(ObjectIds::project_logs(id.clone()));
@@ -110,16 +146,22 @@ impl Remote {
             .request(Method::Post, format!("{api_url}/v1/project"))
             .header("Content-Type", "application/json")
             .body(body.to_string().into_bytes());
-        let response = self
-            .client
-            .send(request)
-            .await
-            .map_err(|e| format!("registering project {name:?}: {e}"))?;
-        let value = json_ok(&response).map_err(|e| format!("registering project {name:?}: {e}"))?;
+        let response = self.client.send(request).await.map_err(|e| RemoteError {
+            message: format!("registering project {name:?}: {e}"),
+            retryable: true,
+        })?;
+        let value = json_ok(&response).map_err(|e| RemoteError {
+            message: format!("registering project {name:?}: {e}"),
+            retryable: is_retryable(response.status),
+        })?;
         let id = value
             .get("id")
             .and_then(Value::as_str)
-            .ok_or_else(|| format!("registering project {name:?}: the response has no `id`"))?
+            .ok_or_else(|| {
+                RemoteError::fatal(format!(
+                    "registering project {name:?}: the response has no `id`"
+                ))
+            })?
             .to_owned();
         self.projects.insert(name, id.clone());
         object.set_ids(ObjectIds::project_logs(id));
