@@ -312,6 +312,11 @@ impl LocalServer {
         }
     }
 
+    /// How many rows an object holds.
+    pub fn row_count(&self, object: &ObjectIds) -> Result<u64, StoreError> {
+        self.state.store().row_count(object)
+    }
+
     /// The objects that hold rows.
     pub fn objects_with_rows(&self) -> Result<Vec<ObjectIds>, StoreError> {
         self.state.store().row_objects()

@@ -356,6 +356,15 @@ impl Store {
     }
 
     /// The object types and ids that hold rows (for listing by tests and tools).
+    pub(crate) fn row_count(&self, object: &ObjectIds) -> Result<u64, StoreError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM rows WHERE object_type = ?1 AND object_id = ?2",
+            params![object.object_type().as_str(), object.id()],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
     pub(crate) fn row_objects(&self) -> Result<Vec<ObjectIds>, StoreError> {
         let mut stmt = self
             .conn

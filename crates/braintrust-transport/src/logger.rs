@@ -204,6 +204,11 @@ pub enum UpdateSpanError {
     NoLogger,
 }
 
+/// Why [`Logger::resolve`] failed (login or registration).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot resolve the logger's project: {0}")]
+pub struct ResolveError(pub String);
+
 /// A logger writing to a project's logs. Cheap to clone; the last clone (spans included)
 /// flushes and stops the background sender when dropped.
 #[derive(Clone, Debug)]
@@ -457,6 +462,18 @@ impl Logger {
     /// Delivery counters.
     pub fn stats(&self) -> BatcherStats {
         self.shared.batcher.stats()
+    }
+
+    /// Logs in and registers the project now, waiting for the answer (the background sender
+    /// would otherwise do it with the first rows); returns the project id. Use it to fail fast
+    /// on bad credentials or to keep registration out of a timed region.
+    pub fn resolve(&self) -> Result<String, ResolveError> {
+        self.shared
+            .batcher
+            .resolve(Some(self.shared.object.clone()))
+            .map_err(ResolveError)?;
+        self.project_id()
+            .ok_or_else(|| ResolveError("the project could not be resolved".into()))
     }
 
     /// The project id, once known.

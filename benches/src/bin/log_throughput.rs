@@ -1,0 +1,148 @@
+//! Logging throughput: N child spans under one root, each logging input and output of about B
+//! bytes of JSON, 5 metadata keys and 3 metrics, then a flush. Prints one JSON line.
+//!
+//! ```text
+//! cargo run --release -p braintrust-benches --bin log_throughput -- --spans 100000 --payload-bytes 1000
+//! ```
+//!
+//! Without `--api-url` it starts an in-process braintrust-local (SQLite in a temporary file) and
+//! checks that the server stored exactly N + 1 spans. Login, project registration and the
+//! payload-limit probe happen before the timed region, as in the baselines.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use braintrust::env_file::EnvLookup;
+use braintrust::object::ObjectIds;
+use braintrust::{Event, LoggerOptions, StartSpan};
+use braintrust_local::LocalServer;
+use clap::Parser;
+use serde_json::{Value, json};
+
+#[derive(Parser, Debug)]
+#[command(about = "Measure span logging cost and end-to-end throughput")]
+struct Args {
+    /// Child spans to log under one root.
+    #[arg(long, default_value_t = 100_000)]
+    spans: usize,
+    /// Approximate bytes of JSON in each of input and output.
+    #[arg(long, default_value_t = 1_000)]
+    payload_bytes: usize,
+    /// Send to this API (and app) URL instead of an in-process braintrust-local.
+    #[arg(long)]
+    api_url: Option<String>,
+    /// API key for `--api-url`.
+    #[arg(long, env = "BRAINTRUST_API_KEY")]
+    api_key: Option<String>,
+    /// Project to log to.
+    #[arg(long, default_value = "log-throughput")]
+    project: String,
+}
+
+/// A chat-like JSON object of about `bytes` bytes.
+fn payload(role: &str, bytes: usize) -> Value {
+    let frame = json!({"messages": [{"role": role, "content": ""}]})
+        .to_string()
+        .len();
+    let text: String = "lorem ipsum dolor sit amet "
+        .chars()
+        .cycle()
+        .take(bytes.saturating_sub(frame))
+        .collect();
+    json!({"messages": [{"role": role, "content": text}]})
+}
+
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("log_throughput: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let db = std::env::temp_dir().join(format!("log-throughput-{}.sqlite", std::process::id()));
+    let server = match &args.api_url {
+        Some(_) => None,
+        None => Some(LocalServer::builder().db_path(&db).start()?),
+    };
+    let (url, key) = match (&server, &args.api_url) {
+        (Some(s), _) => (s.url().to_owned(), s.api_key().to_owned()),
+        (None, Some(url)) => (
+            url.clone(),
+            args.api_key
+                .clone()
+                .ok_or("--api-key (or BRAINTRUST_API_KEY) is required with --api-url")?,
+        ),
+        (None, None) => unreachable!("a server is started when no URL is given"),
+    };
+    let logger = braintrust::init_logger(
+        LoggerOptions::new()
+            .project(&args.project)
+            .api_key(key)
+            .app_url(&url)
+            .env(EnvLookup::from_pairs::<&str, &str>([])),
+    )?;
+    let project_id = logger.resolve()?;
+
+    let input = payload("user", args.payload_bytes);
+    let output = payload("assistant", args.payload_bytes);
+    let started = Instant::now();
+    let root = logger.start_span(StartSpan::named("log-throughput"));
+    for i in 0..args.spans {
+        let span = root.start_span(StartSpan::named("step"));
+        span.log(
+            Event::new()
+                .input(input.clone())
+                .output(output.clone())
+                .metadata(json!({
+                    "model": "gpt-4o-mini", "i": i, "user": "u-42",
+                    "region": "eu-west-1", "cached": false,
+                }))
+                .metric("prompt_tokens", 812.0)
+                .metric("completion_tokens", 245.0)
+                .metric("tokens", 1057.0),
+        )?;
+        span.end();
+    }
+    root.end();
+    let caller = started.elapsed();
+    let flushed = logger.flush();
+    let total = started.elapsed();
+    let peak_rss = peak_rss_bytes();
+    let stats = logger.stats();
+    flushed?;
+
+    if let Some(server) = &server {
+        let stored = server.row_count(&ObjectIds::project_logs(&project_id))?;
+        let expected = args.spans as u64 + 1;
+        if stored != expected {
+            return Err(format!("the server stored {stored} spans, expected {expected}").into());
+        }
+    }
+    let line = json!({
+        "spans": args.spans,
+        "caller_ns_per_span": caller.as_nanos() as f64 / args.spans.max(1) as f64,
+        "e2e_spans_per_sec": args.spans as f64 / total.as_secs_f64(),
+        "rows_acknowledged": stats.sent,
+        "dropped": stats.dropped,
+        "peak_rss_bytes": peak_rss,
+    });
+    println!("{line}");
+    drop(logger);
+    drop(server);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    Ok(())
+}
