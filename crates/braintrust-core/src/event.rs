@@ -269,15 +269,15 @@ impl Event {
     }
 
     fn object_entry(mut self, field: &str, name: impl Into<String>, value: Value) -> Event {
-        let slot = self
-            .fields
-            .entry(field.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            *slot = Value::Object(Map::new());
-        }
-        if let Value::Object(map) = slot {
-            map.insert(name.into(), value);
+        match self.fields.get_mut(field) {
+            Some(Value::Object(map)) => {
+                map.insert(name.into(), value);
+            }
+            _ => {
+                let mut map = Map::new();
+                map.insert(name.into(), value);
+                self.fields.insert(field.to_owned(), Value::Object(map));
+            }
         }
         self
     }

@@ -6,7 +6,6 @@
 //! span id. `BRAINTRUST_OTEL_COMPAT=true` forces hex ids whatever the legacy setting says. Row ids
 //! are always UUID v4.
 
-use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use crate::env_file::{EnvLookup, parse_bool};
@@ -70,10 +69,12 @@ pub fn new_row_id() -> String {
 pub fn new_uuid_v4() -> String {
     let mut bytes = [0u8; 16];
     fill_random(&mut bytes);
+    let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .hyphenated()
-        .to_string()
+        .encode_lower(&mut text)
+        .to_owned()
 }
 
 fn fill_random(bytes: &mut [u8]) {
@@ -97,9 +98,11 @@ fn hex_id<const N: usize>() -> String {
 
 /// Lowercase hex of `bytes`.
 pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(out, "{b:02x}");
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
     }
     out
 }

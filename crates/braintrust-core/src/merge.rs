@@ -46,7 +46,16 @@ pub const PRESERVED_ON_MERGE: [&str; 5] = [
 
 /// Deep-merges `source` into `target` (object into object recurses, anything else overwrites).
 pub fn merge_fields(target: &mut Map<String, Value>, source: Map<String, Value>) {
-    merge_with_paths(target, source, &[], &mut Vec::new(), None);
+    for (key, value) in source {
+        match (target.get_mut(&key), value) {
+            (Some(Value::Object(existing)), Value::Object(incoming)) => {
+                merge_fields(existing, incoming);
+            }
+            (_, value) => {
+                target.insert(key, value);
+            }
+        }
+    }
 }
 
 /// Deep merge that replaces at `replace_paths`. When `replaced` is given, it collects the paths
@@ -149,8 +158,13 @@ pub fn merge_row_into(existing: &mut Map<String, Value>, mut incoming: Map<Strin
         .cloned()
         .collect();
     let mut replaced = Vec::new();
-    let track = (!existing_is_full).then_some(&mut replaced);
-    merge_with_paths(existing, incoming, &paths, &mut Vec::new(), track);
+    if paths.is_empty() && existing_is_full {
+        // Nothing to replace and nothing to track: a plain deep merge.
+        merge_fields(existing, incoming);
+    } else {
+        let track = (!existing_is_full).then_some(&mut replaced);
+        merge_with_paths(existing, incoming, &paths, &mut Vec::new(), track);
+    }
     if existing_is_full {
         existing.shift_remove("_is_merge");
         existing.shift_remove("_merge_paths");

@@ -19,6 +19,11 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The database file was written by an incompatible version of braintrust-local.
+    #[error(
+        "the database has schema version {0}, this braintrust-local needs {SCHEMA_VERSION}: use a new file (or --memory)"
+    )]
+    Incompatible(i64),
     /// Stored JSON could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
@@ -63,6 +68,11 @@ pub(crate) struct Store {
     conn: Connection,
 }
 
+/// Bumped whenever `SCHEMA` changes incompatibly.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Current rows point (`hid`) at their latest version in `row_history`, which holds every
+/// version's data once.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (
@@ -70,7 +80,7 @@ CREATE TABLE IF NOT EXISTS objects (
     data TEXT NOT NULL, UNIQUE (kind, parent_id, name));
 CREATE TABLE IF NOT EXISTS rows (
     object_type TEXT NOT NULL, object_id TEXT NOT NULL, row_id TEXT NOT NULL,
-    seq INTEGER NOT NULL, xact_id INTEGER NOT NULL, data TEXT NOT NULL,
+    seq INTEGER NOT NULL, xact_id INTEGER NOT NULL, hid INTEGER NOT NULL,
     PRIMARY KEY (object_type, object_id, row_id));
 CREATE INDEX IF NOT EXISTS rows_by_seq ON rows (object_type, object_id, seq);
 CREATE TABLE IF NOT EXISTS row_history (
@@ -85,17 +95,33 @@ impl Store {
     /// Opens (creating if needed) a store in a file.
     pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+        // Big pages hold many multi-kilobyte rows each (a page size only applies to new files).
+        conn.execute_batch(
+            "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+             PRAGMA cache_size = -16384;",
+        )?;
         Store::init(conn)
     }
 
     /// A store that lives in memory only.
     pub(crate) fn in_memory() -> Result<Store, StoreError> {
-        Store::init(Connection::open_in_memory()?)
+        let conn = Connection::open_in_memory()?;
+        conn.execute_batch("PRAGMA page_size = 65536;")?;
+        Store::init(conn)
     }
 
     fn init(conn: Connection) -> Result<Store, StoreError> {
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables > 0 && version != SCHEMA_VERSION {
+            return Err(StoreError::Incompatible(version));
+        }
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
         Ok(Store { conn })
     }
 
@@ -235,13 +261,14 @@ impl Store {
         let now = format_created(SystemTime::now());
         {
             let mut get = tx.prepare_cached(
-                "SELECT data FROM rows WHERE object_type = ?1 AND object_id = ?2 AND row_id = ?3",
+                "SELECT h.data FROM rows r JOIN row_history h ON h.hid = r.hid
+                 WHERE r.object_type = ?1 AND r.object_id = ?2 AND r.row_id = ?3",
             )?;
             let mut upsert = tx.prepare_cached(
-                "INSERT INTO rows (object_type, object_id, row_id, seq, xact_id, data)
-                 VALUES (?1, ?2, ?3, (SELECT IFNULL(MAX(hid), 0) + 1 FROM row_history), ?4, ?5)
+                "INSERT INTO rows (object_type, object_id, row_id, seq, xact_id, hid)
+                 VALUES (?1, ?2, ?3, ?5, ?4, ?5)
                  ON CONFLICT (object_type, object_id, row_id)
-                 DO UPDATE SET xact_id = excluded.xact_id, data = excluded.data",
+                 DO UPDATE SET xact_id = excluded.xact_id, hid = excluded.hid",
             )?;
             let mut delete = tx.prepare_cached(
                 "DELETE FROM rows WHERE object_type = ?1 AND object_id = ?2 AND row_id = ?3",
@@ -261,13 +288,6 @@ impl Store {
                     Some(mut merged) => {
                         merged.insert("_xact_id".into(), Value::String(xact.to_string()));
                         let data = Value::Object(merged).to_string();
-                        upsert.execute(params![
-                            object_type,
-                            object_id,
-                            write.row_id,
-                            xact as i64,
-                            data
-                        ])?;
                         history.execute(params![
                             object_type,
                             object_id,
@@ -275,6 +295,14 @@ impl Store {
                             xact as i64,
                             0,
                             data
+                        ])?;
+                        let hid = tx.last_insert_rowid();
+                        upsert.execute(params![
+                            object_type,
+                            object_id,
+                            write.row_id,
+                            xact as i64,
+                            hid
                         ])?;
                     }
                     None => {
@@ -319,8 +347,9 @@ impl Store {
         // is always NULL, so `?4 IS NULL` only keeps the parameter lists alike.
         let (sql, pin) = match version {
             None => (
-                "SELECT seq, data FROM rows WHERE object_type = ?1 AND object_id = ?2
-                 AND seq > ?3 AND ?4 IS NULL ORDER BY seq",
+                "SELECT r.seq, h.data FROM rows r JOIN row_history h ON h.hid = r.hid
+                 WHERE r.object_type = ?1 AND r.object_id = ?2
+                 AND r.seq > ?3 AND ?4 IS NULL ORDER BY r.seq",
                 None,
             ),
             Some(v) => (
