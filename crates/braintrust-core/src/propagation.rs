@@ -55,31 +55,25 @@ pub trait HeaderCarrier {
     fn set_header(&mut self, name: &str, value: String);
 }
 
-impl HeaderCarrier for HashMap<String, String> {
-    fn header(&self, name: &str) -> Option<String> {
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    }
+/// Maps keyed by header name: look up and replace case-insensitively.
+macro_rules! map_carrier {
+    ($($map:ident),*) => {$(
+        impl HeaderCarrier for $map<String, String> {
+            fn header(&self, name: &str) -> Option<String> {
+                self.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.clone())
+            }
 
-    fn set_header(&mut self, name: &str, value: String) {
-        self.retain(|k, _| !k.eq_ignore_ascii_case(name));
-        self.insert(name.to_ascii_lowercase(), value);
-    }
+            fn set_header(&mut self, name: &str, value: String) {
+                self.retain(|k, _| !k.eq_ignore_ascii_case(name));
+                self.insert(name.to_ascii_lowercase(), value);
+            }
+        }
+    )*};
 }
 
-impl HeaderCarrier for BTreeMap<String, String> {
-    fn header(&self, name: &str) -> Option<String> {
-        self.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    }
-
-    fn set_header(&mut self, name: &str, value: String) {
-        self.retain(|k, _| !k.eq_ignore_ascii_case(name));
-        self.insert(name.to_ascii_lowercase(), value);
-    }
-}
+map_carrier!(HashMap, BTreeMap);
 
 impl HeaderCarrier for Vec<(String, String)> {
     fn header(&self, name: &str) -> Option<String> {

@@ -1,16 +1,17 @@
-//! HTTP transport for braintrust-rs.
+//! HTTP transport and loggers for braintrust-rs.
 //!
-//! **Status: in progress.** Available now:
 //! * [`http`]: the HTTP layer behind the [`http::HttpClient`] trait, with the default
-//!   [`http::HyperClient`] (hyper + rustls);
-//! * [`batcher`]: the background [`batcher::Batcher`] that merges, masks, packs and delivers rows
-//!   to `/logs3` with retries, counting every row it cannot deliver;
+//!   [`http::HyperClient`] (hyper + rustls, HTTP/1.1 and HTTP/2);
 //! * [`config`]: settings with the documented precedence (explicit > environment >
 //!   `.env.braintrust` > default);
-//! * [`login`]: login and organisation selection.
+//! * [`login`]: login and organisation selection;
+//! * [`batcher`]: the background [`batcher::Batcher`]: lazy login and project registration,
+//!   merging, masking, packing by rows and bytes, overflow uploads, retries, payload dumps, and
+//!   counters for every row it cannot deliver;
+//! * [`logger`]: [`logger::init_logger`], [`logger::Logger`] and the top-level span functions.
 //!
-//! Lazy object registration, overflow uploads and the logger API are tracked by the "Logging
-//! pipeline" issue.
+//! Not yet available: custom CA certificates and an HTTP proxy for the default client (plug in
+//! your own [`http::HttpClient`] meanwhile).
 
 pub mod batcher;
 pub mod config;
