@@ -105,7 +105,7 @@ async fn main() -> Result<(), Error> {
 
     let stats = logger.stats();
     println!(
-        "delivered {} rows in {} requests ({} merged, {} failed, {} dropped)",
+        "this service delivered {} rows in {} request(s) ({} merged, {} failed, {} dropped)",
         stats.sent, stats.requests, stats.merged, stats.failed, stats.dropped
     );
     let project = logger

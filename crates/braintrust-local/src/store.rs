@@ -505,6 +505,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn files_of_another_schema_version_are_refused_and_ours_reopen() {
+        let path = std::env::temp_dir().join(format!(
+            "bt-schema-{}.sqlite",
+            braintrust_core::id::new_uuid_v4()
+        ));
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE rows (x TEXT); PRAGMA user_version = 1;")
+                .unwrap();
+        }
+        let err = Store::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Incompatible(1)), "{err}");
+        assert!(err.to_string().contains("new file"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+
+        let store = Store::open(&path).unwrap();
+        drop(store);
+        assert!(Store::open(&path).is_ok(), "a file of this version reopens");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
     fn all(store: &Store, object: &ObjectIds) -> Vec<Value> {
         store
             .read_rows(object, None, None, 1000, &|_| true)

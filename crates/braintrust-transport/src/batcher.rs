@@ -410,7 +410,7 @@ struct Worker {
 /// What request tasks share: the client, settings, counters and the failures not yet reported.
 struct Delivery {
     client: Arc<dyn HttpClient>,
-    authorization: String,
+    api_key: String,
     num_retries: u32,
     retry_base_delay: Duration,
     failed_payloads_dir: Option<std::path::PathBuf>,
@@ -457,7 +457,7 @@ impl Worker {
         let config = &options.config;
         let delivery = Delivery {
             client: remote.client.clone(),
-            authorization: format!("Bearer {}", remote.api_key()),
+            api_key: remote.api_key().to_owned(),
             num_retries: config.num_retries,
             retry_base_delay: options.retry_base_delay,
             failed_payloads_dir: config.failed_payloads_dir.clone(),
@@ -700,9 +700,7 @@ impl Delivery {
     }
 
     fn request(&self, method: Method, url: String) -> crate::http::HttpRequest {
-        crate::http::HttpRequest::new(method, url)
-            .header("Authorization", self.authorization.clone())
-            .header("User-Agent", crate::remote::USER_AGENT)
+        crate::remote::api_request(method, url, &self.api_key)
     }
 
     /// Sends one batch with retries; `overflow` carries the row metadata when the batch must go

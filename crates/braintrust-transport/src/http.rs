@@ -34,8 +34,8 @@ impl Method {
     }
 }
 
-/// A request to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A request to send. `Debug` hides credentials (`Authorization` shows masked).
+#[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     /// The method.
     pub method: Method,
@@ -45,6 +45,30 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
     /// The body (empty for none). Shared, so retrying a request does not copy it.
     pub body: Arc<[u8]>,
+}
+
+impl fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, String)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let shown = if name.eq_ignore_ascii_case("authorization") {
+                    let key = value.strip_prefix("Bearer ").unwrap_or(value);
+                    format!("Bearer {}", crate::config::mask_api_key(key))
+                } else {
+                    value.clone()
+                };
+                (name.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .field("headers", &headers)
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
 }
 
 impl HttpRequest {

@@ -34,7 +34,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
 use crate::batcher::{Batcher, BatcherOptions, BatcherStats, StartError};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, mask_api_key};
 use crate::http::{HttpClient, HttpOptions, HyperClient};
 use crate::login::{LoginError, OrgState};
 
@@ -53,8 +53,8 @@ const URL_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
 const EXIT_FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Options of [`init_logger`]. Unset options come from the environment (`BRAINTRUST_*`, then
-/// `.env.braintrust`), then defaults.
-#[derive(Debug, Clone)]
+/// `.env.braintrust`), then defaults. `Debug` shows the API key masked.
+#[derive(Clone)]
 pub struct LoggerOptions {
     project: Option<String>,
     project_id: Option<String>,
@@ -75,6 +75,21 @@ pub struct LoggerOptions {
     enqueue_timeout: Option<Duration>,
     retry_base_delay: Option<Duration>,
     flush_interval: Option<Duration>,
+}
+
+impl std::fmt::Debug for LoggerOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggerOptions")
+            .field("project", &self.project)
+            .field("project_id", &self.project_id)
+            .field("api_key", &self.api_key.as_deref().map(mask_api_key))
+            .field("app_url", &self.app_url)
+            .field("api_url", &self.api_url)
+            .field("org_name", &self.org_name)
+            .field("async_flush", &self.async_flush)
+            .field("set_current", &self.set_current)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for LoggerOptions {
@@ -410,6 +425,8 @@ impl Logger {
 
     /// Logs one event as a complete root span; returns its row id.
     pub fn log(&self, event: Event) -> Result<String, EventError> {
+        // An empty parent makes a root span even while another span of this logger is current,
+        // as the official SDKs' `logger.log` does.
         let options = StartSpan::new().try_event(event)?.parent("");
         let span = Span::start(self.shared.clone(), self.shared.object.clone(), options);
         span.end();

@@ -4,7 +4,7 @@ use braintrust_core::env_file::EnvLookup;
 use serde_json::Value;
 
 use crate::config::{Config, ConfigError, DEFAULT_API_URL, TEST_API_KEY, mask_api_key};
-use crate::http::{HttpClient, HttpError, HttpOptions, HttpRequest, HyperClient, Method};
+use crate::http::{HttpClient, HttpError, HttpOptions, HyperClient, Method};
 
 /// The organisation the SDK works in, as login established it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,13 +84,12 @@ pub async fn login(http: &dyn HttpClient, config: &Config) -> Result<OrgState, L
             git_metadata: None,
         });
     }
-    let request = HttpRequest::new(Method::Post, format!("{}/api/apikey/login", config.app_url))
-        .header("Authorization", format!("Bearer {key}"))
-        .header("Content-Type", "application/json")
-        .header(
-            "User-Agent",
-            concat!("braintrust-rust/", env!("CARGO_PKG_VERSION")),
-        );
+    let request = crate::remote::api_request(
+        Method::Post,
+        format!("{}/api/apikey/login", config.app_url),
+        key,
+    )
+    .header("Content-Type", "application/json");
     let response = http.send(request).await?;
     if !(200..300).contains(&response.status) {
         return Err(LoginError::InvalidApiKey {
@@ -150,7 +149,8 @@ pub async fn login(http: &dyn HttpClient, config: &Config) -> Result<OrgState, L
 }
 
 /// Options of [`login_blocking`] and [`login_async`]; unset values come from the environment.
-#[derive(Debug, Clone, Default)]
+/// `Debug` shows the API key masked.
+#[derive(Clone, Default)]
 pub struct LoginOptions {
     /// The API key.
     pub api_key: Option<String>,
@@ -162,6 +162,17 @@ pub struct LoginOptions {
     pub org_name: Option<String>,
     /// Where to read settings instead of the process environment.
     pub env: Option<EnvLookup>,
+}
+
+impl std::fmt::Debug for LoginOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginOptions")
+            .field("api_key", &self.api_key.as_deref().map(mask_api_key))
+            .field("app_url", &self.app_url)
+            .field("api_url", &self.api_url)
+            .field("org_name", &self.org_name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LoginOptions {

@@ -17,6 +17,13 @@ use crate::login::{OrgState, login};
 /// The `User-Agent` of every request.
 pub(crate) const USER_AGENT: &str = concat!("braintrust-rust/", env!("CARGO_PKG_VERSION"));
 
+/// A request to the Braintrust API: `Authorization: Bearer <key>` and our `User-Agent`.
+pub(crate) fn api_request(method: Method, url: String, api_key: &str) -> HttpRequest {
+    HttpRequest::new(method, url)
+        .header("Authorization", format!("Bearer {api_key}"))
+        .header("User-Agent", USER_AGENT)
+}
+
 /// Default request size limit when the server advertises none.
 pub(crate) const DEFAULT_MAX_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 
@@ -95,9 +102,7 @@ impl Remote {
 
     /// A request with the API key and our user agent.
     pub(crate) fn request(&self, method: Method, url: String) -> HttpRequest {
-        HttpRequest::new(method, url)
-            .header("Authorization", format!("Bearer {}", self.api_key()))
-            .header("User-Agent", USER_AGENT)
+        api_request(method, url, self.api_key())
     }
 
     /// The organisation, logging in on first use.

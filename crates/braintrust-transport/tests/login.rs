@@ -93,3 +93,31 @@ fn the_test_key_skips_the_network() {
         ("test-org-id", "test-org-name")
     );
 }
+
+#[test]
+fn debug_output_never_shows_the_key() {
+    use braintrust_transport::http::{HttpRequest, Method};
+    use braintrust_transport::logger::LoggerOptions;
+    use braintrust_transport::login::LoginOptions;
+
+    let key = "sk-very-secret-key-99";
+    let shown = [
+        format!("{:?}", LoggerOptions::new().api_key(key)),
+        format!(
+            "{:?}",
+            LoginOptions {
+                api_key: Some(key.into()),
+                ..LoginOptions::default()
+            }
+        ),
+        format!(
+            "{:?}",
+            HttpRequest::new(Method::Post, "http://x/logs3")
+                .header("Authorization", format!("Bearer {key}"))
+        ),
+    ];
+    for text in shown {
+        assert!(!text.contains("very-secret"), "{text}");
+        assert!(text.contains("sk**...**99"), "{text}");
+    }
+}
