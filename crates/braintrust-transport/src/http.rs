@@ -1,17 +1,27 @@
 //! HTTP behind a small trait of ours, so users can plug in their own client; the default is
-//! hyper's pooled client with rustls (ring, webpki roots), HTTP/1.1 and HTTP/2.
+//! hyper's pooled client with rustls (ring, webpki roots plus any extra root certificates),
+//! HTTP/1.1 and HTTP/2, optionally through an HTTP proxy.
 
 use std::fmt;
 use std::future::Future;
+use std::net::IpAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
+use hyper::Uri;
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::client::legacy::connect::proxy::Tunnel;
+use hyper_util::client::proxy::matcher::Matcher;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use tower_service::Service;
 
 /// An HTTP method used by the SDK.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,9 +140,12 @@ pub enum HttpError {
     /// No response within the request timeout.
     #[error("request timed out after {0:?}")]
     Timeout(Duration),
-    /// The connection failed or broke (refused, reset, TLS failure, …).
+    /// The connection failed or broke (refused, reset, TLS failure, proxy refusal, …).
     #[error("connection failed: {0}")]
     Connection(String),
+    /// The client's settings cannot be used (a malformed proxy URL or certificate, …).
+    #[error("invalid HTTP client settings: {0}")]
+    Settings(String),
 }
 
 /// The future an [`HttpClient`] returns.
@@ -147,12 +160,28 @@ pub trait HttpClient: Send + Sync + fmt::Debug {
 }
 
 /// Settings of the default client.
+///
+/// ```
+/// use std::time::Duration;
+/// use braintrust_transport::http::{HttpOptions, Proxy};
+///
+/// let options = HttpOptions::default()
+///     .request_timeout(Duration::from_secs(30))
+///     .proxy(Proxy::url("http://proxy.internal:3128"));
+/// assert_eq!(options.connect_timeout, Duration::from_secs(10));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpOptions {
     /// Time allowed to establish a connection.
     pub connect_timeout: Duration,
     /// Time allowed for a whole request, response body included (`BRAINTRUST_HTTP_TIMEOUT`).
     pub request_timeout: Duration,
+    /// Which proxy to connect through (default: the standard environment variables).
+    pub proxy: Proxy,
+    /// PEM text of extra trusted root certificates (each entry may hold several), trusted in
+    /// addition to the webpki roots: for a TLS-inspecting proxy or a self-hosted deployment
+    /// with a private CA.
+    pub root_certificates_pem: Vec<String>,
 }
 
 impl Default for HttpOptions {
@@ -160,11 +189,253 @@ impl Default for HttpOptions {
         HttpOptions {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(60),
+            proxy: Proxy::default(),
+            root_certificates_pem: Vec::new(),
         }
     }
 }
 
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+impl HttpOptions {
+    /// Sets the connect timeout.
+    pub fn connect_timeout(mut self, timeout: Duration) -> HttpOptions {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the whole-request timeout.
+    pub fn request_timeout(mut self, timeout: Duration) -> HttpOptions {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the proxy.
+    pub fn proxy(mut self, proxy: Proxy) -> HttpOptions {
+        self.proxy = proxy;
+        self
+    }
+
+    /// Trusts the root certificates in `pem` (PEM text, one or more certificates) as well.
+    pub fn add_root_certificates_pem(mut self, pem: impl Into<String>) -> HttpOptions {
+        self.root_certificates_pem.push(pem.into());
+        self
+    }
+
+    /// Trusts the root certificates in the PEM file at `path` as well.
+    pub fn add_root_certificates_file(
+        self,
+        path: impl AsRef<Path>,
+    ) -> Result<HttpOptions, HttpError> {
+        let path = path.as_ref();
+        let pem = std::fs::read_to_string(path).map_err(|e| {
+            HttpError::Settings(format!(
+                "cannot read certificates from {}: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(self.add_root_certificates_pem(pem))
+    }
+}
+
+/// Which HTTP proxy the default client connects through. Requests go through an HTTP
+/// `CONNECT` tunnel, for `https` and `http` destinations alike.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum Proxy {
+    /// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` (or their lower-case forms) by the
+    /// destination's scheme, except hosts matching `NO_PROXY`. As in Go's standard library,
+    /// loopback destinations (`localhost`, `127.0.0.0/8`, `::1`) never use an environment proxy.
+    #[default]
+    FromEnvironment,
+    /// Connect directly, whatever the environment says.
+    Direct,
+    /// Every request through the proxy at `url` (`http://[user:password@]host:port`; the
+    /// credentials are sent as `Proxy-Authorization: Basic`), except hosts matching
+    /// `no_proxy` (a comma-separated list in `NO_PROXY` syntax).
+    Url {
+        /// The proxy's URL.
+        url: String,
+        /// Hosts to reach directly.
+        no_proxy: Option<String>,
+    },
+}
+
+impl Proxy {
+    /// Every request through the proxy at `url`.
+    pub fn url(url: impl Into<String>) -> Proxy {
+        Proxy::Url {
+            url: url.into(),
+            no_proxy: None,
+        }
+    }
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Proxy::FromEnvironment => f.write_str("FromEnvironment"),
+            Proxy::Direct => f.write_str("Direct"),
+            Proxy::Url { url, no_proxy } => f
+                .debug_struct("Url")
+                .field("url", &mask_url_password(url))
+                .field("no_proxy", no_proxy)
+                .finish(),
+        }
+    }
+}
+
+/// `url` with the password of its user info (if any) replaced by `***`.
+fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info
+                .split_once(':')
+                .map_or(user_info, |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Which destinations go through which proxy.
+#[derive(Debug)]
+struct ProxyRules {
+    matcher: Matcher,
+    /// Whether loopback destinations are always reached directly.
+    bypass_loopback: bool,
+}
+
+impl ProxyRules {
+    /// The rules for `proxy`, reading environment variables through `env`.
+    fn new(
+        proxy: &Proxy,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<ProxyRules>, HttpError> {
+        match proxy {
+            Proxy::Direct => Ok(None),
+            Proxy::Url { url, no_proxy } => {
+                check_proxy_url(url)?;
+                let matcher = Matcher::builder()
+                    .all(url.clone())
+                    .no(no_proxy.clone().unwrap_or_default())
+                    .build();
+                Ok(Some(ProxyRules {
+                    matcher,
+                    bypass_loopback: false,
+                }))
+            }
+            Proxy::FromEnvironment => {
+                let first = |names: [&str; 2]| {
+                    names
+                        .into_iter()
+                        .find_map(|name| env(name).filter(|v| !v.trim().is_empty()))
+                };
+                let all = first(["ALL_PROXY", "all_proxy"]);
+                let http = first(["HTTP_PROXY", "http_proxy"]);
+                let https = first(["HTTPS_PROXY", "https_proxy"]);
+                if all.is_none() && http.is_none() && https.is_none() {
+                    return Ok(None);
+                }
+                for url in [&all, &http, &https].into_iter().flatten() {
+                    check_proxy_url(url)?;
+                }
+                let matcher = Matcher::builder()
+                    .all(all.unwrap_or_default())
+                    .http(http.unwrap_or_default())
+                    .https(https.unwrap_or_default())
+                    .no(first(["NO_PROXY", "no_proxy"]).unwrap_or_default())
+                    .build();
+                Ok(Some(ProxyRules {
+                    matcher,
+                    bypass_loopback: true,
+                }))
+            }
+        }
+    }
+
+    /// The proxy for `destination` and its `Proxy-Authorization` value, if one applies.
+    fn proxy_for(&self, destination: &Uri) -> Option<(Uri, Option<hyper::header::HeaderValue>)> {
+        if self.bypass_loopback && destination.host().is_some_and(is_loopback_host) {
+            return None;
+        }
+        let intercept = self.matcher.intercept(destination)?;
+        Some((intercept.uri().clone(), intercept.basic_auth().cloned()))
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Only `http://` proxies with a host are supported.
+fn check_proxy_url(url: &str) -> Result<(), HttpError> {
+    let shown = mask_url_password(url);
+    let uri: Uri = url
+        .parse()
+        .map_err(|e| HttpError::Settings(format!("invalid proxy URL {shown}: {e}")))?;
+    if uri.scheme_str() != Some("http") {
+        return Err(HttpError::Settings(format!(
+            "unsupported proxy URL {shown}: only http:// proxies are supported"
+        )));
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(HttpError::Settings(format!(
+            "proxy URL {shown} has no host"
+        )));
+    }
+    Ok(())
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// TCP connections, directly or through a `CONNECT` tunnel by the proxy rules; TLS goes on top.
+#[derive(Clone)]
+struct ProxyConnector {
+    http: HttpConnector,
+    rules: Option<Arc<ProxyRules>>,
+}
+
+impl Service<Uri> for ProxyConnector {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.http.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, destination: Uri) -> Self::Future {
+        let proxy = self
+            .rules
+            .as_ref()
+            .and_then(|rules| rules.proxy_for(&destination));
+        match proxy {
+            None => {
+                let connecting = self.http.call(destination);
+                Box::pin(async move { connecting.await.map_err(Into::into) })
+            }
+            Some((proxy, auth)) => {
+                let mut tunnel = Tunnel::new(proxy, self.http.clone());
+                if let Some(auth) = auth {
+                    tunnel = tunnel.with_auth(auth);
+                }
+                Box::pin(async move {
+                    std::future::poll_fn(|cx| tunnel.poll_ready(cx)).await?;
+                    tunnel
+                        .call(destination)
+                        .await
+                        .map_err(|e| format!("through the proxy: {e:?}").into())
+                })
+            }
+        }
+    }
+}
+
+type Connector = hyper_rustls::HttpsConnector<ProxyConnector>;
 
 /// The default client: hyper's pooled client over rustls, HTTP/1.1 and HTTP/2 (by ALPN).
 /// It must be used from within a tokio runtime.
@@ -182,22 +453,51 @@ impl fmt::Debug for HyperClient {
 }
 
 impl HyperClient {
-    /// A client with the given timeouts, trusting the webpki root certificates. TLS uses the
-    /// ring provider explicitly, whatever other rustls providers the program enables.
+    /// A client with the given settings, trusting the webpki root certificates and any extra
+    /// ones given. TLS uses the ring provider explicitly, whatever other rustls providers the
+    /// program enables. Environment proxies are read from the process environment now.
     pub fn new(options: HttpOptions) -> Result<HyperClient, HttpError> {
+        HyperClient::with_env(options, |name| std::env::var(name).ok())
+    }
+
+    /// [`HyperClient::new`] reading proxy variables through `env` instead of the process
+    /// environment.
+    pub fn with_env(
+        options: HttpOptions,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<HyperClient, HttpError> {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(options.connect_timeout));
         http.set_nodelay(true);
-        let roots =
+        let rules = ProxyRules::new(&options.proxy, env)?.map(Arc::new);
+        let mut roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        for pem in &options.root_certificates_pem {
+            let mut found = false;
+            for certificate in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let certificate = certificate.map_err(|e| {
+                    HttpError::Settings(format!("invalid PEM root certificate: {e}"))
+                })?;
+                roots
+                    .add(certificate)
+                    .map_err(|e| HttpError::Settings(format!("unusable root certificate: {e}")))?;
+                found = true;
+            }
+            if !found {
+                return Err(HttpError::Settings(
+                    "no certificate found in the PEM text of a root certificate".to_owned(),
+                ));
+            }
+        }
         let tls = rustls::ClientConfig::builder_with_provider(
             rustls::crypto::ring::default_provider().into(),
         )
         .with_safe_default_protocol_versions()
-        .map_err(|e| HttpError::InvalidRequest(format!("TLS configuration: {e}")))?
+        .map_err(|e| HttpError::Settings(format!("TLS configuration: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
+        let http = ProxyConnector { http, rules };
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()

@@ -153,7 +153,7 @@ impl LoggerOptions {
         env: EnvLookup => env;
         /// A custom HTTP client instead of the default hyper client.
         http_client: Arc<dyn HttpClient> => http_client;
-        /// Timeouts of the default HTTP client.
+        /// Settings of the default HTTP client: timeouts, proxy, extra root certificates.
         http_options: HttpOptions => http;
         /// Rows per request (else `BRAINTRUST_DEFAULT_BATCH_SIZE`, 100).
         batch_size: usize => batch_size;
@@ -307,7 +307,10 @@ pub fn init_logger(options: LoggerOptions) -> Result<Logger, InitError> {
     }
     let client: Arc<dyn HttpClient> = match options.http_client {
         Some(client) => client,
-        None => Arc::new(HyperClient::new(batcher_options.http.clone()).map_err(StartError::from)?),
+        None => Arc::new(
+            HyperClient::with_env(batcher_options.http.clone(), |name| lookup.get(name))
+                .map_err(StartError::from)?,
+        ),
     };
     let batcher = Batcher::with_client(batcher_options, client)?;
     let shared = Arc::new(LoggerShared {

@@ -162,6 +162,9 @@ pub struct LoginOptions {
     pub org_name: Option<String>,
     /// Where to read settings instead of the process environment.
     pub env: Option<EnvLookup>,
+    /// Settings of the HTTP client (proxy, extra root certificates, timeouts); an explicit
+    /// request timeout wins over `BRAINTRUST_HTTP_TIMEOUT`.
+    pub http: Option<HttpOptions>,
 }
 
 impl std::fmt::Debug for LoginOptions {
@@ -171,6 +174,7 @@ impl std::fmt::Debug for LoginOptions {
             .field("app_url", &self.app_url)
             .field("api_url", &self.api_url)
             .field("org_name", &self.org_name)
+            .field("http", &self.http)
             .finish_non_exhaustive()
     }
 }
@@ -191,12 +195,20 @@ impl LoginOptions {
 /// Logs in with the default HTTP client and returns the organisation. Loggers log in by
 /// themselves in the background; call this to check credentials up front.
 pub async fn login_async(options: LoginOptions) -> Result<OrgState, LoginError> {
+    let explicit_http = options.http.clone();
+    let lookup = options.env.clone().unwrap_or_else(EnvLookup::process);
     let config = options.config()?;
-    let mut http = HttpOptions::default();
-    if let Some(timeout) = config.http_timeout {
-        http.request_timeout = timeout;
-    }
-    let client = HyperClient::new(http)?;
+    let http = match explicit_http {
+        Some(http) => http,
+        None => {
+            let mut http = HttpOptions::default();
+            if let Some(timeout) = config.http_timeout {
+                http.request_timeout = timeout;
+            }
+            http
+        }
+    };
+    let client = HyperClient::with_env(http, |name| lookup.get(name))?;
     login(&client, &config).await
 }
 

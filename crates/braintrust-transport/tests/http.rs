@@ -15,10 +15,11 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn client(request_timeout: Duration) -> HyperClient {
-    HyperClient::new(HttpOptions {
-        connect_timeout: Duration::from_secs(2),
-        request_timeout,
-    })
+    HyperClient::new(
+        HttpOptions::default()
+            .connect_timeout(Duration::from_secs(2))
+            .request_timeout(request_timeout),
+    )
     .unwrap()
 }
 
