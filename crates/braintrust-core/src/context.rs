@@ -24,9 +24,10 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::task::{Context, Poll};
 
-use crate::span::Span;
+use crate::span::{Parent, Span, StartSpan};
 
 thread_local! {
     static CURRENT: RefCell<Option<Span>> = const { RefCell::new(None) };
@@ -44,6 +45,58 @@ pub fn is_enabled() -> bool {
 /// Marks tracing as enabled (called when a logger or experiment is initialised).
 pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
+}
+
+/// Starts root spans of one logger or experiment.
+pub type RootStarter = Arc<dyn Fn(StartSpan) -> Span + Send + Sync>;
+
+/// Which default destination a [`RootStarter`] is: spans with no parent span go to the current
+/// experiment if there is one, else to the current logger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootKind {
+    /// The current experiment (`init_experiment` with `set_current`).
+    Experiment,
+    /// The current logger (`init_logger` with `set_current`).
+    Logger,
+}
+
+static ROOTS: RwLock<[Option<RootStarter>; 2]> = RwLock::new([None, None]);
+
+/// Installs (or with `None` removes) the current experiment's or logger's root starter and
+/// returns the previous one. Loggers and experiments call this; instrumentation reads it
+/// through [`start_span`].
+pub fn set_root(kind: RootKind, starter: Option<RootStarter>) -> Option<RootStarter> {
+    let mut roots = ROOTS.write().unwrap_or_else(|e| e.into_inner());
+    std::mem::replace(&mut roots[kind as usize], starter)
+}
+
+/// Starts a span: under `options`' parent if given (a span, a slug, a W3C context), else under
+/// the current span, else as a root of the current experiment, else of the current logger.
+/// With none of them it is the no-op span.
+pub fn start_span(options: StartSpan) -> Span {
+    match options.parent_ref() {
+        Some(Parent::Span(parent)) if !parent.is_noop() => {
+            return parent.clone().start_span(options);
+        }
+        None => {
+            let current = current_span();
+            if !current.is_noop() {
+                return current.start_span(options);
+            }
+        }
+        _ => {}
+    }
+    if !is_enabled() {
+        return Span::noop();
+    }
+    let starter = {
+        let roots = ROOTS.read().unwrap_or_else(|e| e.into_inner());
+        roots.iter().flatten().next().cloned()
+    };
+    match starter {
+        Some(start) => start(options),
+        None => Span::noop(),
+    }
 }
 
 /// The current span of this thread or task, or the no-op span.

@@ -38,3 +38,4 @@ pub mod propagation;
 pub mod row;
 pub mod span;
 pub mod span_components;
+pub mod traced;

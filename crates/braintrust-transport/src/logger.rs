@@ -20,14 +20,14 @@
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
-use braintrust_core::context::current_span;
+use braintrust_core::context::{RootKind, RootStarter, current_span};
 use braintrust_core::env_file::EnvLookup;
 use braintrust_core::event::{Event, EventError, SpanType};
 use braintrust_core::id::IdFormat;
 use braintrust_core::object::ObjectIds;
 use braintrust_core::span::{
-    Feedback, FlushError, LinkError, NOOP_PERMALINK, ObjectRef, Parent, PendingKind, PendingRow,
-    Span, SpanSink, StartSpan,
+    Feedback, FlushError, LinkError, NOOP_PERMALINK, ObjectRef, PendingKind, PendingRow, Span,
+    SpanSink, StartSpan,
 };
 use braintrust_core::span_components::{SlugError, SlugObject, SlugVersion, SpanComponents};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -324,7 +324,7 @@ pub fn init_logger(options: LoggerOptions) -> Result<Logger, InitError> {
     braintrust_core::context::enable();
     let logger = Logger { shared };
     if options.set_current {
-        *CURRENT_LOGGER.write().unwrap_or_else(|e| e.into_inner()) = Some(logger.clone());
+        replace_current_logger(Some(logger.clone()));
     }
     Ok(logger)
 }
@@ -513,7 +513,7 @@ impl Logger {
 
     /// Makes this logger the current logger.
     pub fn set_current(&self) {
-        *CURRENT_LOGGER.write().unwrap_or_else(|e| e.into_inner()) = Some(self.clone());
+        replace_current_logger(Some(self.clone()));
     }
 
     fn sink(&self) -> Arc<dyn SpanSink> {
@@ -532,31 +532,27 @@ pub fn current_logger() -> Option<Logger> {
 /// Stops using a current logger; later top-level calls are no-ops until another is
 /// initialised. The logger flushes when its last handle drops.
 pub fn clear_current_logger() -> Option<Logger> {
-    CURRENT_LOGGER
-        .write()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
+    replace_current_logger(None)
+}
+
+/// Sets the current logger here and, as the default root of spans, in core's context.
+fn replace_current_logger(logger: Option<Logger>) -> Option<Logger> {
+    let mut current = CURRENT_LOGGER.write().unwrap_or_else(|e| e.into_inner());
+    let starter = logger.clone().map(|logger| {
+        let start: RootStarter = Arc::new(move |options: StartSpan| {
+            Span::start(logger.sink(), logger.shared.object.clone(), options)
+        });
+        start
+    });
+    braintrust_core::context::set_root(RootKind::Logger, starter);
+    std::mem::replace(&mut *current, logger)
 }
 
 /// Starts a span: under `options`' parent if given (a span, a slug, a W3C context), else under
-/// the current span, else as a root of the current logger. With no logger it is the no-op span.
+/// the current span, else as a root of the current experiment or logger. With none of them it
+/// is the no-op span.
 pub fn start_span(options: StartSpan) -> Span {
-    match options.parent_ref() {
-        Some(Parent::Span(parent)) if !parent.is_noop() => {
-            return parent.clone().start_span(options);
-        }
-        None => {
-            let current = current_span();
-            if !current.is_noop() {
-                return current.start_span(options);
-            }
-        }
-        _ => {}
-    }
-    match current_logger() {
-        Some(logger) => Span::start(logger.sink(), logger.shared.object.clone(), options),
-        None => Span::noop(),
-    }
+    braintrust_core::context::start_span(options)
 }
 
 /// Flushes every live logger; returns the first error after trying them all.

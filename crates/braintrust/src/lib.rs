@@ -59,6 +59,20 @@ pub use braintrust_transport::login::{
     LoginError, LoginOptions, OrgState, login_async, login_blocking as login,
 };
 
+#[doc(inline)]
+pub use braintrust_core::traced::{traced, traced_async, wrap_traced};
+#[doc(inline)]
+pub use braintrust_macros::traced;
+
+pub mod traced_guide;
+
+/// Support code for the macros. **Not a stable API**: only generated code may use it, and it
+/// changes in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use braintrust_core::traced::__private::*;
+}
+
 /// Spawns a future on the current tokio runtime with the current span carried into the task.
 ///
 /// Panics like `tokio::spawn` when called outside a tokio runtime.
