@@ -1,5 +1,6 @@
-//! Criterion benches of the logging path: the no-op span, a traced span on the caller's thread,
-//! queueing a row, and serialising a request body.
+//! Criterion benches of the logging path: `#[traced]` with tracing disabled against the bare
+//! function, the no-op span, a traced span on the caller's thread, queueing a row, and
+//! serialising a request body.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 use braintrust::env_file::EnvLookup;
 use braintrust::http::{HttpClient, HttpRequest, HttpResponse, ResponseFuture};
 use braintrust::row::Row;
-use braintrust::{Event, Logger, LoggerOptions, StartSpan};
+use braintrust::{Event, Logger, LoggerOptions, StartSpan, traced};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
@@ -65,8 +66,25 @@ fn timed_in_chunks(logger: &Logger, iters: u64, chunk: u64, mut f: impl FnMut())
     total
 }
 
+#[inline(never)]
+fn baseline(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
+#[traced]
+#[inline(never)]
+fn traced_add(a: u64, b: u64) -> u64 {
+    a.wrapping_add(b)
+}
+
 fn spans(c: &mut Criterion) {
-    // Before any logger exists: the no-op path.
+    // Before any logger exists: `#[traced]` against the bare function, then the no-op span.
+    c.bench_function("baseline", |b| {
+        b.iter(|| baseline(black_box(1), black_box(2)));
+    });
+    c.bench_function("traced_disabled", |b| {
+        b.iter(|| traced_add(black_box(1), black_box(2)));
+    });
     c.bench_function("span_disabled", |b| {
         b.iter(|| {
             let span = braintrust::start_span(StartSpan::named("disabled"));

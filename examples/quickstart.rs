@@ -1,7 +1,8 @@
 //! Quick start, fully offline: starts `braintrust-local` in-process, traces a small question
-//! answering workflow through the public API (nested spans, a child carried into a spawned task
-//! and another into a thread, and a trace resumed from an export slug as a second service
-//! would), flushes, reads the trace back from the server and prints it as a tree with timings.
+//! answering workflow through the public API (`#[traced]` functions, sync and async, nested
+//! spans, a child carried into a spawned task and another into a thread, and a trace resumed
+//! from an export slug as a second service would), flushes, reads the trace back from the
+//! server and prints it as a tree with timings.
 //!
 //! Run: `cargo run --example quickstart`
 
@@ -10,27 +11,26 @@ use std::time::Duration;
 
 use braintrust::env_file::EnvLookup;
 use braintrust::object::ObjectIds;
-use braintrust::{Event, LoggerOptions, SpanFutureExt, SpanType, StartSpan};
+use braintrust::{Event, LoggerOptions, SpanFutureExt, SpanType, StartSpan, traced};
 use braintrust_local::LocalServer;
 use serde_json::{Value, json};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// A pretend retrieval step.
+/// A pretend retrieval step: `#[traced]` logs `question` as input and the documents as output.
+#[traced(type = "tool")]
 fn retrieve(question: &str) -> Result<Vec<String>, Error> {
-    let span = braintrust::start_span(StartSpan::named("retrieve").span_type(SpanType::Tool));
     std::thread::sleep(Duration::from_millis(15));
-    let docs = vec![format!("doc about {question}"), "faq.md".to_owned()];
-    span.log(Event::new().input(json!(question)).output(json!(docs)))?;
-    Ok(docs)
+    Ok(vec![format!("doc about {question}"), "faq.md".to_owned()])
 }
 
-/// A pretend model call, awaited inside a spawned task.
+/// A pretend model call, awaited inside a spawned task. With `notrace_io` the body logs input
+/// (in the chat format) and output itself, with the model and token metrics.
+#[traced(type = "llm", notrace_io)]
 async fn generate(question: String, docs: Vec<String>) -> Result<String, Error> {
-    let span = braintrust::start_span(StartSpan::named("generate").span_type(SpanType::Llm));
     tokio::time::sleep(Duration::from_millis(40)).await;
     let answer = format!("{question}? See {}.", docs.join(" and "));
-    span.log(
+    braintrust::current_span().log(
         Event::new()
             .input(json!([{"role": "user", "content": question}]))
             .output(json!(answer))

@@ -11,7 +11,7 @@
 
 use std::ops::Range;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -163,10 +163,12 @@ impl Ack {
     }
 }
 
-// Rows are by far the most common message; boxing them would allocate once per row.
-#[allow(clippy::large_enum_variant)]
-enum Message {
-    Row(PendingRow),
+/// Requests to the worker besides rows. Rows have their own bounded queue, which the worker
+/// drains when it wakes; producers wake it only when a batch's worth of rows is waiting (or the
+/// queue is full), so a logging call does not pay for a thread wake-up.
+enum Control {
+    /// Rows are waiting: drain and send them.
+    Wake,
     Flush(Ack),
     Shutdown(Ack),
     Resolve(Option<ObjectRef>, Sender<Result<OrgState, String>>),
@@ -174,7 +176,12 @@ enum Message {
 
 /// The background row sender. Dropping it flushes what is queued and stops the worker.
 pub struct Batcher {
-    sender: Sender<Message>,
+    rows: Sender<PendingRow>,
+    control: Sender<Control>,
+    /// Set when a `Wake` is on its way, so producers send one per drain, not one per row.
+    wake_sent: Arc<AtomicBool>,
+    /// Queued rows at which producers wake the worker.
+    wake_at: usize,
     counters: Arc<Counters>,
     enqueue_timeout: Duration,
     drop_logging_period: Duration,
@@ -202,13 +209,23 @@ impl Batcher {
         options: BatcherOptions,
         client: Arc<dyn HttpClient>,
     ) -> Result<Batcher, StartError> {
-        let (sender, receiver) = crossbeam_channel::bounded(options.config.queue_size.max(1));
+        let capacity = options.config.queue_size.max(1);
+        let (rows, rows_rx) = crossbeam_channel::bounded(capacity);
+        let (control, control_rx) = crossbeam_channel::unbounded();
+        let wake_sent = Arc::new(AtomicBool::new(false));
+        // Wake the worker for a chunk of 20 requests' worth of rows (bounded by the queue), or
+        // at a tenth of the queue in sync-flush mode, where it only moves rows aside.
+        let wake_at = if options.config.sync_flush {
+            (capacity / 10).max(1)
+        } else {
+            (options.config.batch_size.max(1) * 20).min(capacity)
+        };
         let counters = Arc::new(Counters::new());
         let org = Arc::new(OnceLock::new());
         let enqueue_timeout = options.enqueue_timeout;
         let drop_logging_period = options.config.queue_drop_logging_period;
         let remote = Remote::new(client, options.config.clone(), org.clone());
-        let worker = Worker::new(options, remote, counters.clone());
+        let worker = Worker::new(options, remote, counters.clone(), wake_sent.clone());
         // The runtime is built and dropped on the worker thread, never on the caller's (which
         // may itself be driving a runtime).
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
@@ -225,7 +242,7 @@ impl Batcher {
                 {
                     Ok(runtime) => {
                         let _ = ready_tx.send(Ok(()));
-                        worker.run(&runtime, &receiver);
+                        worker.run(&runtime, &rows_rx, &control_rx);
                     }
                     Err(e) => {
                         let _ = ready_tx.send(Err(e));
@@ -243,7 +260,10 @@ impl Batcher {
             }
         }
         Ok(Batcher {
-            sender,
+            rows,
+            control,
+            wake_sent,
+            wake_at,
             counters,
             enqueue_timeout,
             drop_logging_period,
@@ -261,21 +281,32 @@ impl Batcher {
     /// the enqueue timeout; a row that still does not fit is dropped, counted and reported.
     /// Returns whether the row was queued.
     pub fn submit(&self, row: PendingRow) -> bool {
-        let message = match self.sender.try_send(Message::Row(row)) {
+        let row = match self.rows.try_send(row) {
             Ok(()) => {
                 self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
+                if self.rows.len() >= self.wake_at {
+                    self.wake_worker();
+                }
                 return true;
             }
-            Err(TrySendError::Full(message)) => message,
+            Err(TrySendError::Full(row)) => row,
             Err(TrySendError::Disconnected(_)) => return self.drop_row("the batcher has stopped"),
         };
-        match self.sender.send_timeout(message, self.enqueue_timeout) {
+        self.wake_worker();
+        match self.rows.send_timeout(row, self.enqueue_timeout) {
             Ok(()) => {
                 self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
                 true
             }
             Err(SendTimeoutError::Timeout(_)) => self.drop_row("the queue stayed full"),
             Err(SendTimeoutError::Disconnected(_)) => self.drop_row("the batcher has stopped"),
+        }
+    }
+
+    /// Wakes the worker to drain the queue, unless a wake-up is already on its way.
+    fn wake_worker(&self) {
+        if !self.wake_sent.load(Ordering::Relaxed) && !self.wake_sent.swap(true, Ordering::AcqRel) {
+            let _ = self.control.send(Control::Wake);
         }
     }
 
@@ -304,8 +335,8 @@ impl Batcher {
     /// prefer [`Batcher::flush_async`].
     pub fn flush(&self) -> Result<(), FlushError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.sender
-            .send(Message::Flush(Ack::Blocking(tx)))
+        self.control
+            .send(Control::Flush(Ack::Blocking(tx)))
             .map_err(|_| FlushError::Stopped)?;
         rx.recv().unwrap_or(Err(FlushError::Stopped))
     }
@@ -313,8 +344,8 @@ impl Batcher {
     /// [`Batcher::flush`] that gives up waiting after `timeout` (the flush itself goes on).
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.sender
-            .send_timeout(Message::Flush(Ack::Blocking(tx)), timeout)
+        self.control
+            .send(Control::Flush(Ack::Blocking(tx)))
             .map_err(|_| FlushError::Stopped)?;
         rx.recv_timeout(timeout).unwrap_or(Err(FlushError::Stopped))
     }
@@ -322,18 +353,9 @@ impl Batcher {
     /// [`Batcher::flush`] without blocking the caller's thread while waiting.
     pub async fn flush_async(&self) -> Result<(), FlushError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut message = Message::Flush(Ack::Async(tx));
-        // Wait for queue space without blocking the caller's runtime thread.
-        loop {
-            match self.sender.try_send(message) {
-                Ok(()) => break,
-                Err(TrySendError::Full(m)) => {
-                    message = m;
-                    tokio::time::sleep(Duration::from_millis(1)).await;
-                }
-                Err(TrySendError::Disconnected(_)) => return Err(FlushError::Stopped),
-            }
-        }
+        self.control
+            .send(Control::Flush(Ack::Async(tx)))
+            .map_err(|_| FlushError::Stopped)?;
         rx.await.unwrap_or(Err(FlushError::Stopped))
     }
 
@@ -351,8 +373,8 @@ impl Batcher {
             return Ok(org.clone());
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
-        self.sender
-            .send(Message::Resolve(object, tx))
+        self.control
+            .send(Control::Resolve(object, tx))
             .map_err(|_| "the batcher has stopped".to_owned())?;
         rx.recv()
             .unwrap_or_else(|_| Err("the batcher has stopped".to_owned()))
@@ -378,7 +400,7 @@ impl Batcher {
             return Ok(());
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let result = match self.sender.send(Message::Shutdown(Ack::Blocking(tx))) {
+        let result = match self.control.send(Control::Shutdown(Ack::Blocking(tx))) {
             Ok(()) => rx.recv().unwrap_or(Err(FlushError::Stopped)),
             Err(_) => Err(FlushError::Stopped),
         };
@@ -403,6 +425,7 @@ const MAX_IN_FLIGHT: u32 = 4;
 struct Worker {
     options: BatcherOptions,
     remote: Remote,
+    wake_sent: Arc<AtomicBool>,
     delivery: Arc<Delivery>,
     in_flight: Arc<tokio::sync::Semaphore>,
 }
@@ -453,7 +476,12 @@ impl AttemptError {
 }
 
 impl Worker {
-    fn new(options: BatcherOptions, remote: Remote, counters: Arc<Counters>) -> Worker {
+    fn new(
+        options: BatcherOptions,
+        remote: Remote,
+        counters: Arc<Counters>,
+        wake_sent: Arc<AtomicBool>,
+    ) -> Worker {
         let config = &options.config;
         let delivery = Delivery {
             client: remote.client.clone(),
@@ -469,40 +497,50 @@ impl Worker {
         Worker {
             options,
             remote,
+            wake_sent,
             delivery: Arc::new(delivery),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize)),
         }
     }
 
-    fn run(mut self, runtime: &tokio::runtime::Runtime, receiver: &Receiver<Message>) {
+    fn run(
+        mut self,
+        runtime: &tokio::runtime::Runtime,
+        rows: &Receiver<PendingRow>,
+        control: &Receiver<Control>,
+    ) {
         let mut pending: Vec<PendingRow> = Vec::new();
         let mut dropped_seen = 0;
         let sync = self.options.config.sync_flush;
         let eager_at = self.options.config.batch_size.max(1) * 20;
         let capacity = self.options.config.queue_size.max(1);
         loop {
-            let message = receiver.recv_timeout(self.options.flush_interval);
-            match message {
-                Ok(Message::Row(row)) => {
-                    pending.push(row);
-                    // In sync-flush mode rows wait for a flush, unless they would pile up past
-                    // the queue's size.
-                    if (!sync && pending.len() >= eager_at) || pending.len() >= capacity {
-                        self.send(runtime, std::mem::take(&mut pending));
-                    }
+            let message = control.recv_timeout(self.options.flush_interval);
+            // Whatever woke us, move the queued rows aside (sending full chunks on the way);
+            // producers may signal again from here on.
+            self.wake_sent.store(false, Ordering::Release);
+            while let Ok(row) = rows.try_recv() {
+                pending.push(row);
+                // In sync-flush mode rows wait for a flush, unless they would pile up past the
+                // queue's size.
+                if (!sync && pending.len() >= eager_at) || pending.len() >= capacity {
+                    self.send(runtime, std::mem::take(&mut pending));
                 }
-                Ok(Message::Flush(ack)) => {
+            }
+            match message {
+                Ok(Control::Wake) => {}
+                Ok(Control::Flush(ack)) => {
                     self.send(runtime, std::mem::take(&mut pending));
                     self.wait_idle(runtime);
                     ack.send(self.report(&mut dropped_seen));
                 }
-                Ok(Message::Shutdown(ack)) => {
+                Ok(Control::Shutdown(ack)) => {
                     self.send(runtime, std::mem::take(&mut pending));
                     self.wait_idle(runtime);
                     ack.send(self.report(&mut dropped_seen));
                     return;
                 }
-                Ok(Message::Resolve(object, reply)) => {
+                Ok(Control::Resolve(object, reply)) => {
                     let result = runtime.block_on(async {
                         let org = self.remote.org().await.map_err(|e| e.message)?;
                         if let Some(object) = &object {

@@ -1,0 +1,8 @@
+use braintrust::traced;
+
+#[traced(name = "a", name = "b")]
+fn f() {}
+
+fn main() {
+    f();
+}

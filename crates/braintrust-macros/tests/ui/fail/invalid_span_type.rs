@@ -1,0 +1,8 @@
+use braintrust::traced;
+
+#[traced(type = "banana")]
+fn f() {}
+
+fn main() {
+    f();
+}

@@ -1,0 +1,8 @@
+use braintrust::traced;
+
+#[traced(output = "no")]
+fn f() {}
+
+fn main() {
+    f();
+}

@@ -1,0 +1,8 @@
+use braintrust::traced;
+
+#[traced(nme = "typo")]
+fn f() {}
+
+fn main() {
+    f();
+}
