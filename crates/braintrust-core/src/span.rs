@@ -192,12 +192,14 @@ pub enum PendingKind {
         /// Validated fields.
         fields: Map<String, Value>,
     },
-    /// A span's end (`metrics.end`).
+    /// A span's end (`metrics.end`), with any fields logged at the end in the same row.
     SpanEnd {
         /// The span.
         span: Arc<SpanIdentity>,
         /// End time.
         end: SystemTime,
+        /// Validated fields logged with the end (usually none).
+        fields: Map<String, Value>,
     },
     /// Any other row (feedback, dataset records, updates by id); object ids are added.
     Fields(Map<String, Value>),
@@ -266,13 +268,14 @@ impl PendingRow {
                 map.insert("_is_merge".into(), Value::Bool(true));
                 Row::from_map(map)
             }
-            PendingKind::SpanEnd { span, end } => {
+            PendingKind::SpanEnd { span, end, fields } => {
                 let mut map = Map::new();
                 span.write_to(&mut map);
                 write_ids(&mut map);
                 let mut metrics = Map::new();
                 metrics.insert("end".into(), seconds(end));
                 map.insert("metrics".into(), Value::Object(metrics));
+                merge_fields(&mut map, fields);
                 map.insert("_is_merge".into(), Value::Bool(true));
                 Row::from_map(map)
             }
@@ -601,6 +604,7 @@ impl Drop for SpanInner {
                 kind: PendingKind::SpanEnd {
                     span: self.identity.clone(),
                     end: SystemTime::now(),
+                    fields: Map::new(),
                 },
             });
         }
@@ -853,8 +857,35 @@ impl Span {
 
     /// Ends the span at `time`. Later calls do nothing.
     pub fn end_at(&self, time: SystemTime) {
+        self.end_with_fields(time, Map::new());
+    }
+
+    /// Logs `event` and ends the span now, in one row (cheaper than `log` then `end`). If the
+    /// span already ended, the event is logged on its own.
+    pub fn log_and_end(&self, event: Event) -> Result<(), EventError> {
+        let Some(inner) = &self.inner else {
+            return Ok(());
+        };
+        if inner.ended.load(Ordering::Acquire) {
+            return self.log(event);
+        }
+        let fields = event.into_fields()?;
+        self.end_with_fields(SystemTime::now(), fields);
+        Ok(())
+    }
+
+    fn end_with_fields(&self, time: SystemTime, fields: Map<String, Value>) {
         let Some(inner) = &self.inner else { return };
         if inner.ended.swap(true, Ordering::AcqRel) {
+            if !fields.is_empty() {
+                inner.sink.submit(PendingRow {
+                    object: Some(inner.object.clone()),
+                    kind: PendingKind::SpanUpdate {
+                        span: inner.identity.clone(),
+                        fields,
+                    },
+                });
+            }
             return;
         }
         inner.sink.submit(PendingRow {
@@ -862,6 +893,7 @@ impl Span {
             kind: PendingKind::SpanEnd {
                 span: inner.identity.clone(),
                 end: time,
+                fields,
             },
         });
     }

@@ -122,9 +122,8 @@ fn run_in_span<R>(
             if !span.is_noop() {
                 let mut recorder = Recorder::default();
                 record(&value, &mut recorder);
-                recorder.log_to(&span);
+                recorder.end(&span);
             }
-            span.end();
             value
         }
         Err(panic) => {
@@ -162,7 +161,8 @@ impl Recorder {
         self.error = Some(message);
     }
 
-    fn log_to(self, span: &Span) {
+    /// Logs what was recorded and ends the span, in one row.
+    fn end(self, span: &Span) {
         let mut event = Event::new();
         if let Some(output) = self.output {
             event = event.output(output);
@@ -170,8 +170,8 @@ impl Recorder {
         if let Some(error) = self.error {
             event = event.error(Value::String(error));
         }
-        if !event.is_empty() {
-            let _ = span.log(event);
+        if span.log_and_end(event).is_err() {
+            span.end();
         }
     }
 }
@@ -215,12 +215,11 @@ where
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
                 if let Some(record) = this.record.take() {
+                    let mut recorder = Recorder::default();
                     if !this.span.is_noop() {
-                        let mut recorder = Recorder::default();
                         record(&value, &mut recorder);
-                        recorder.log_to(this.span);
                     }
-                    this.span.end();
+                    recorder.end(this.span);
                 }
                 Poll::Ready(value)
             }

@@ -385,3 +385,28 @@ async fn blocking_flush_inside_a_current_thread_runtime() {
     logger.flush().unwrap();
     assert_eq!(rows(&server, &logger).len(), 1);
 }
+
+#[test]
+fn log_and_end_writes_the_last_fields_and_the_end_in_one_row() {
+    let server = server();
+    let logger = init_logger(options(&server, "log-and-end").sync_flush(true)).unwrap();
+    let span = logger.start_span(StartSpan::named("once"));
+    span.log_and_end(Event::new().output(json!("done")))
+        .unwrap();
+    assert!(span.is_ended());
+    // After the end, fields are still merged in (as a separate row).
+    span.log_and_end(Event::new().metadata_entry("late", json!(true)))
+        .unwrap();
+    drop(span);
+    logger.flush().unwrap();
+    assert_eq!(
+        logger.stats().enqueued,
+        3,
+        "start, end with output, late update"
+    );
+    let rows = rows(&server, &logger);
+    let once = named(&rows, "once");
+    assert_eq!(once["output"], "done");
+    assert_eq!(once["metadata"], json!({"late": true}));
+    assert!(once["metrics"]["end"].as_f64().unwrap() >= once["metrics"]["start"].as_f64().unwrap());
+}
