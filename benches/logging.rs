@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use braintrust::env_file::EnvLookup;
 use braintrust::http::{HttpClient, HttpRequest, HttpResponse, ResponseFuture};
 use braintrust::row::Row;
-use braintrust::{Event, Logger, LoggerOptions, StartSpan, traced};
+use braintrust::{Event, Logger, LoggerOptions, StartSpan};
+use braintrust_benches::{bare_add, traced_add};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
@@ -66,21 +67,10 @@ fn timed_in_chunks(logger: &Logger, iters: u64, chunk: u64, mut f: impl FnMut())
     total
 }
 
-#[inline(never)]
-fn baseline(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
-}
-
-#[traced]
-#[inline(never)]
-fn traced_add(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
-}
-
 fn spans(c: &mut Criterion) {
     // Before any logger exists: `#[traced]` against the bare function, then the no-op span.
     c.bench_function("baseline", |b| {
-        b.iter(|| baseline(black_box(1), black_box(2)));
+        b.iter(|| bare_add(black_box(1), black_box(2)));
     });
     c.bench_function("traced_disabled", |b| {
         b.iter(|| traced_add(black_box(1), black_box(2)));

@@ -4,7 +4,7 @@
 //! `{"bare_ns":…,"disabled_ns":…,"enabled_ns":…}` (nanoseconds per call, the caller's thread).
 //!
 //! ```text
-//! cargo run --release -p braintrust-benches --bin traced_overhead -- --calls 100000
+//! cargo run --release -p braintrust-benches --bin traced_overhead -- --calls 100000 [--sync-flush]
 //! ```
 //!
 //! The enabled calls run in chunks; each chunk is followed by a flush outside the timed region,
@@ -15,9 +15,10 @@ use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use braintrust::LoggerOptions;
 use braintrust::env_file::EnvLookup;
 use braintrust::object::ObjectIds;
-use braintrust::{LoggerOptions, traced};
+use braintrust_benches::{bare_add, traced_add};
 use braintrust_local::LocalServer;
 use clap::Parser;
 
@@ -33,17 +34,10 @@ struct Args {
     /// Enabled calls between flushes (outside the timed region).
     #[arg(long, default_value_t = 5_000)]
     chunk: u64,
-}
-
-#[inline(never)]
-fn bare(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
-}
-
-#[traced]
-#[inline(never)]
-fn add(a: u64, b: u64) -> u64 {
-    a.wrapping_add(b)
+    /// Send only on flush (`BRAINTRUST_SYNC_FLUSH`), so the timed calls do not share the cores
+    /// with the sender and the server.
+    #[arg(long)]
+    sync_flush: bool,
 }
 
 /// Nanoseconds per call of `f` over `calls` calls (after a warm-up of a tenth as many).
@@ -71,8 +65,8 @@ fn main() -> ExitCode {
     let mut bare_ns = f64::MAX;
     let mut disabled_ns = f64::MAX;
     for _ in 0..3 {
-        bare_ns = bare_ns.min(per_call(args.disabled_calls, bare));
-        disabled_ns = disabled_ns.min(per_call(args.disabled_calls, add));
+        bare_ns = bare_ns.min(per_call(args.disabled_calls, bare_add));
+        disabled_ns = disabled_ns.min(per_call(args.disabled_calls, traced_add));
     }
 
     let server = match LocalServer::start() {
@@ -87,7 +81,8 @@ fn main() -> ExitCode {
             .project("traced-overhead")
             .api_key(server.api_key())
             .app_url(server.url())
-            .env(EnvLookup::from_pairs::<&str, &str>([])),
+            .env(EnvLookup::from_pairs::<&str, &str>([]))
+            .sync_flush(args.sync_flush),
     ) {
         Ok(logger) => logger,
         Err(e) => {
@@ -105,7 +100,7 @@ fn main() -> ExitCode {
         let n = args.chunk.min(args.calls - done);
         let start = Instant::now();
         for i in 0..n {
-            black_box(add(black_box(done + i), black_box(1)));
+            black_box(traced_add(black_box(done + i), black_box(1)));
         }
         timed += start.elapsed();
         if let Err(e) = logger.flush() {

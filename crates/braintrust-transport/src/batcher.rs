@@ -58,10 +58,7 @@ pub struct BatcherOptions {
 impl BatcherOptions {
     /// Options from a configuration.
     pub fn from_config(config: Config) -> BatcherOptions {
-        let mut http = HttpOptions::default();
-        if let Some(timeout) = config.http_timeout {
-            http.request_timeout = timeout;
-        }
+        let http = config.http_options();
         BatcherOptions {
             config,
             enqueue_timeout: Duration::from_secs(10),

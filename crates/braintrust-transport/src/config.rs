@@ -105,6 +105,16 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Settings of the default HTTP client: the defaults, with `BRAINTRUST_HTTP_TIMEOUT` as the
+    /// request timeout when set.
+    pub fn http_options(&self) -> crate::http::HttpOptions {
+        let mut http = crate::http::HttpOptions::default();
+        if let Some(timeout) = self.http_timeout {
+            http.request_timeout = timeout;
+        }
+        http
+    }
+
     /// Settings from the process environment and the nearest `.env.braintrust`.
     pub fn from_env() -> Result<Config, ConfigError> {
         Config::from_lookup(&EnvLookup::process())

@@ -180,9 +180,8 @@ impl std::fmt::Debug for LoginOptions {
 }
 
 impl LoginOptions {
-    fn config(self) -> Result<Config, LoginError> {
-        let lookup = self.env.unwrap_or_else(EnvLookup::process);
-        let mut config = Config::from_lookup(&lookup)?;
+    fn config(self, lookup: &EnvLookup) -> Result<Config, LoginError> {
+        let mut config = Config::from_lookup(lookup)?;
         let url = |u: String| u.trim().trim_end_matches('/').to_owned();
         config.api_key = self.api_key.or(config.api_key);
         config.app_url = self.app_url.map_or(config.app_url, url);
@@ -197,17 +196,8 @@ impl LoginOptions {
 pub async fn login_async(options: LoginOptions) -> Result<OrgState, LoginError> {
     let explicit_http = options.http.clone();
     let lookup = options.env.clone().unwrap_or_else(EnvLookup::process);
-    let config = options.config()?;
-    let http = match explicit_http {
-        Some(http) => http,
-        None => {
-            let mut http = HttpOptions::default();
-            if let Some(timeout) = config.http_timeout {
-                http.request_timeout = timeout;
-            }
-            http
-        }
-    };
+    let config = options.config(&lookup)?;
+    let http = explicit_http.unwrap_or_else(|| config.http_options());
     let client = HyperClient::with_env(http, |name| lookup.get(name))?;
     login(&client, &config).await
 }

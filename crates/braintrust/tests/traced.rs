@@ -27,6 +27,13 @@ fn finish(server: &braintrust_local::LocalServer, logger: &Logger, root: Span) -
     rows(server, logger)
 }
 
+fn current_thread_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 fn parent_of(row: &Value) -> Value {
     row["span_parents"][0].clone()
 }
@@ -451,10 +458,7 @@ impl Summarise for FirstWord {
 #[test]
 fn async_trait_and_native_async_trait_methods_are_traced() {
     let (server, logger, root) = start("traced-async-trait");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread_runtime();
     runtime.block_on(
         async {
             let tool: Box<dyn Tool> = Box::new(WordCount);
@@ -486,10 +490,7 @@ fn async_trait_and_native_async_trait_methods_are_traced() {
 #[test]
 fn helpers_trace_closures_futures_and_wrapped_functions() {
     let (server, logger, root) = start("traced-helpers");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = current_thread_runtime();
     root.in_scope(|| {
         let value = traced("closure-step", |span| {
             span.log(Event::new().output(json!("from the closure")))
