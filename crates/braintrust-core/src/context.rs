@@ -47,8 +47,16 @@ pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
 
-/// Starts root spans of one logger or experiment.
-pub type RootStarter = Arc<dyn Fn(StartSpan) -> Span + Send + Sync>;
+/// A logger or experiment as the default destination of spans without a parent span.
+pub trait SpanRoot: Send + Sync {
+    /// Starts a root span (or a span under `options`' explicit parent) in this object.
+    fn start_span(&self, options: StartSpan) -> Span;
+    /// The object's export slug, for parents of server-side spans (`invoke`).
+    fn export(&self) -> String;
+}
+
+/// A shared [`SpanRoot`].
+pub type RootStarter = Arc<dyn SpanRoot>;
 
 /// Which default destination a [`RootStarter`] is: spans with no parent span go to the current
 /// experiment if there is one, else to the current logger.
@@ -94,9 +102,21 @@ pub fn start_span(options: StartSpan) -> Span {
         roots.iter().flatten().next().cloned()
     };
     match starter {
-        Some(start) => start(options),
+        Some(root) => root.start_span(options),
         None => Span::noop(),
     }
+}
+
+/// The export slug of the current experiment, else of the current logger, if either is set.
+pub fn current_root_export() -> Option<String> {
+    if !is_enabled() {
+        return None;
+    }
+    let root = {
+        let roots = ROOTS.read().unwrap_or_else(|e| e.into_inner());
+        roots.iter().flatten().next().cloned()
+    };
+    root.map(|r| r.export())
 }
 
 /// The current span of this thread or task, or the no-op span.

@@ -53,6 +53,13 @@ pub struct Config {
     pub all_payloads_dir: Option<PathBuf>,
     /// `BRAINTRUST_HTTP_TIMEOUT` in seconds (unset: 60 s).
     pub http_timeout: Option<Duration>,
+    /// `BRAINTRUST_PROMPT_CACHE_DIR` (unset: `~/.braintrust/prompt_cache`; `None` when there
+    /// is no home directory either).
+    pub prompt_cache_dir: Option<PathBuf>,
+    /// `BRAINTRUST_PROMPT_CACHE_MEMORY_MAX_SIZE`: prompts kept in memory (default 1024).
+    pub prompt_cache_memory_max: usize,
+    /// `BRAINTRUST_PROMPT_CACHE_DISK_MAX_SIZE`: prompts kept on disk (default 1048576).
+    pub prompt_cache_disk_max: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -100,8 +107,18 @@ impl Default for Config {
             failed_payloads_dir: None,
             all_payloads_dir: None,
             http_timeout: None,
+            prompt_cache_dir: default_prompt_cache_dir(),
+            prompt_cache_memory_max: 1024,
+            prompt_cache_disk_max: 1 << 20,
         }
     }
+}
+
+/// `~/.braintrust/prompt_cache`, if there is a home directory.
+fn default_prompt_cache_dir() -> Option<PathBuf> {
+    std::env::home_dir()
+        .filter(|home| !home.as_os_str().is_empty())
+        .map(|home| home.join(".braintrust").join("prompt_cache"))
 }
 
 impl Config {
@@ -147,6 +164,13 @@ impl Config {
             failed_payloads_dir: text("BRAINTRUST_FAILED_PUBLISH_PAYLOADS_DIR").map(PathBuf::from),
             all_payloads_dir: text("BRAINTRUST_ALL_PUBLISH_PAYLOADS_DIR").map(PathBuf::from),
             http_timeout: seconds(lookup, "BRAINTRUST_HTTP_TIMEOUT")?,
+            prompt_cache_dir: text("BRAINTRUST_PROMPT_CACHE_DIR")
+                .map(PathBuf::from)
+                .or_else(default_prompt_cache_dir),
+            prompt_cache_memory_max: number(lookup, "BRAINTRUST_PROMPT_CACHE_MEMORY_MAX_SIZE", 0)?
+                .unwrap_or(1024),
+            prompt_cache_disk_max: number(lookup, "BRAINTRUST_PROMPT_CACHE_DISK_MAX_SIZE", 0)?
+                .unwrap_or(1 << 20),
         })
     }
 }

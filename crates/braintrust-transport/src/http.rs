@@ -157,6 +157,92 @@ pub type ResponseFuture<'a> =
 pub trait HttpClient: Send + Sync + fmt::Debug {
     /// Sends a request and reads the whole response.
     fn send(&self, request: HttpRequest) -> ResponseFuture<'_>;
+
+    /// Sends a request and returns as soon as the status and headers arrive; the body is read
+    /// as it comes (server-sent events). The default reads the whole body with
+    /// [`HttpClient::send`] and yields it as one chunk.
+    fn send_streaming(&self, request: HttpRequest) -> StreamingFuture<'_> {
+        Box::pin(async move {
+            let response = self.send(request).await?;
+            Ok(StreamingResponse {
+                status: response.status,
+                headers: response.headers,
+                body: BodyStream::once(response.body),
+            })
+        })
+    }
+}
+
+/// The future [`HttpClient::send_streaming`] returns.
+pub type StreamingFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<StreamingResponse, HttpError>> + Send + 'a>>;
+
+/// A response whose body is still arriving.
+#[derive(Debug)]
+pub struct StreamingResponse {
+    /// The status code.
+    pub status: u16,
+    /// Header names (lower case) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body, chunk by chunk.
+    pub body: BodyStream,
+}
+
+impl StreamingResponse {
+    /// Reads the rest of the body into one response (for error statuses and JSON answers).
+    pub async fn collect(mut self) -> Result<HttpResponse, HttpError> {
+        let mut body = Vec::new();
+        while let Some(chunk) = std::future::poll_fn(|cx| self.body.poll_chunk(cx)).await {
+            body.extend_from_slice(&chunk?);
+        }
+        Ok(HttpResponse {
+            status: self.status,
+            headers: self.headers,
+            body,
+        })
+    }
+}
+
+/// A response body as a stream of byte chunks (`futures_core::Stream`).
+pub struct BodyStream {
+    inner: Pin<Box<dyn futures_core::Stream<Item = Result<Vec<u8>, HttpError>> + Send>>,
+}
+
+impl fmt::Debug for BodyStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyStream").finish_non_exhaustive()
+    }
+}
+
+impl BodyStream {
+    /// A body from any stream of chunks (for custom [`HttpClient`]s).
+    pub fn new(
+        stream: impl futures_core::Stream<Item = Result<Vec<u8>, HttpError>> + Send + 'static,
+    ) -> BodyStream {
+        BodyStream {
+            inner: Box::pin(stream),
+        }
+    }
+
+    /// A body that is one chunk (empty: no chunk at all).
+    pub fn once(body: Vec<u8>) -> BodyStream {
+        let mut body = (!body.is_empty()).then_some(body);
+        BodyStream::new(futures_util::stream::poll_fn(move |_| {
+            Poll::Ready(body.take().map(Ok))
+        }))
+    }
+
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Vec<u8>, HttpError>>> {
+        self.inner.as_mut().poll_next(cx)
+    }
+}
+
+impl futures_core::Stream for BodyStream {
+    type Item = Result<Vec<u8>, HttpError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_chunk(cx)
+    }
 }
 
 /// Settings of the default client.
@@ -511,6 +597,25 @@ impl HyperClient {
     }
 
     async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
+        let (status, headers, body) = self.start(request).await?;
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| HttpError::Connection(error_chain(&e)))?
+            .to_bytes()
+            .to_vec();
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// Sends the request and returns the status, headers and the unread body.
+    async fn start(
+        &self,
+        request: HttpRequest,
+    ) -> Result<(u16, Vec<(String, String)>, hyper::body::Incoming), HttpError> {
         let mut builder = hyper::Request::builder()
             .method(request.method.as_str())
             .uri(&request.url);
@@ -536,18 +641,7 @@ impl HyperClient {
                 )
             })
             .collect();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| HttpError::Connection(error_chain(&e)))?
-            .to_bytes()
-            .to_vec();
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
+        Ok((status, headers, response.into_body()))
     }
 }
 
@@ -569,6 +663,38 @@ impl HttpClient for HyperClient {
             tokio::time::timeout(timeout, self.execute(request))
                 .await
                 .unwrap_or(Err(HttpError::Timeout(timeout)))
+        })
+    }
+
+    /// The request timeout covers the wait for the response head only; the body may stream
+    /// for as long as the server keeps sending.
+    fn send_streaming(&self, request: HttpRequest) -> StreamingFuture<'_> {
+        let timeout = self.options.request_timeout;
+        Box::pin(async move {
+            let (status, headers, mut body) = tokio::time::timeout(timeout, self.start(request))
+                .await
+                .unwrap_or(Err(HttpError::Timeout(timeout)))?;
+            let chunks = futures_util::stream::poll_fn(move |cx| {
+                loop {
+                    return match hyper::body::Body::poll_frame(Pin::new(&mut body), cx) {
+                        Poll::Pending => Poll::Pending,
+                        Poll::Ready(None) => Poll::Ready(None),
+                        Poll::Ready(Some(Err(e))) => {
+                            Poll::Ready(Some(Err(HttpError::Connection(error_chain(&e)))))
+                        }
+                        Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                            Ok(data) if !data.is_empty() => Poll::Ready(Some(Ok(data.to_vec()))),
+                            // Empty data frames and trailers carry nothing for the caller.
+                            _ => continue,
+                        },
+                    };
+                }
+            });
+            Ok(StreamingResponse {
+                status,
+                headers,
+                body: BodyStream::new(chunks),
+            })
         })
     }
 }

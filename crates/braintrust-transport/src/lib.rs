@@ -8,11 +8,10 @@
 //! * [`batcher`]: the background [`batcher::Batcher`]: lazy login and project registration,
 //!   merging, masking, packing by rows and bytes, overflow uploads, retries, payload dumps, and
 //!   counters for every row it cannot deliver;
-//! * [`logger`]: [`logger::init_logger`], [`logger::Logger`] and the top-level span functions.
-//!
-//! Not yet available: custom CA certificates and an HTTP proxy for the default client (plug in
-//! your own [`http::HttpClient`] meanwhile).
+//! * [`logger`]: [`logger::init_logger`], [`logger::Logger`] and the top-level span functions;
+//! * [`api`]: [`api::ApiClient`], request/response calls (prompts, functions) from any runtime.
 
+pub mod api;
 pub mod batcher;
 pub mod config;
 mod exit;

@@ -539,13 +539,24 @@ pub fn clear_current_logger() -> Option<Logger> {
 fn replace_current_logger(logger: Option<Logger>) -> Option<Logger> {
     let mut current = CURRENT_LOGGER.write().unwrap_or_else(|e| e.into_inner());
     let starter = logger.clone().map(|logger| {
-        let start: RootStarter = Arc::new(move |options: StartSpan| {
-            Span::start(logger.sink(), logger.shared.object.clone(), options)
-        });
-        start
+        let root: RootStarter = Arc::new(LoggerRoot(logger));
+        root
     });
     braintrust_core::context::set_root(RootKind::Logger, starter);
     std::mem::replace(&mut *current, logger)
+}
+
+/// The current logger as core's default span root.
+struct LoggerRoot(Logger);
+
+impl braintrust_core::context::SpanRoot for LoggerRoot {
+    fn start_span(&self, options: StartSpan) -> Span {
+        Span::start(self.0.sink(), self.0.shared.object.clone(), options)
+    }
+
+    fn export(&self) -> String {
+        self.0.export()
+    }
 }
 
 /// Starts a span: under `options`' parent if given (a span, a slug, a W3C context), else under

@@ -180,7 +180,7 @@ impl std::fmt::Debug for LoginOptions {
 }
 
 impl LoginOptions {
-    fn config(self, lookup: &EnvLookup) -> Result<Config, LoginError> {
+    pub(crate) fn into_config(self, lookup: &EnvLookup) -> Result<Config, LoginError> {
         let mut config = Config::from_lookup(lookup)?;
         let url = |u: String| u.trim().trim_end_matches('/').to_owned();
         config.api_key = self.api_key.or(config.api_key);
@@ -196,7 +196,7 @@ impl LoginOptions {
 pub async fn login_async(options: LoginOptions) -> Result<OrgState, LoginError> {
     let explicit_http = options.http.clone();
     let lookup = options.env.clone().unwrap_or_else(EnvLookup::process);
-    let config = options.config(&lookup)?;
+    let config = options.into_config(&lookup)?;
     let http = explicit_http.unwrap_or_else(|| config.http_options());
     let client = HyperClient::with_env(http, |name| lookup.get(name))?;
     login(&client, &config).await
