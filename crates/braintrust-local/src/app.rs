@@ -13,6 +13,7 @@ use axum::routing::{get, post, put};
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
+use crate::functions;
 use crate::logs;
 use crate::read;
 use crate::record::{RecordedRequest, parse_query};
@@ -40,6 +41,7 @@ pub(crate) struct AppState {
     pub(crate) base_url: String,
     pub(crate) recorder: Option<Mutex<Vec<RecordedRequest>>>,
     pub(crate) faults: crate::faults::Faults,
+    pub(crate) handlers: crate::functions::Handlers,
 }
 
 impl AppState {
@@ -86,6 +88,21 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/dataset/{id}", get(registry::get_dataset))
         .route("/api/dataset/register", post(registry::register_dataset))
+        .route(
+            "/v1/prompt",
+            post(functions::create_prompt)
+                .put(functions::create_prompt)
+                .get(functions::list_prompts),
+        )
+        .route("/v1/prompt/{id}", get(functions::get_prompt))
+        .route(
+            "/v1/function",
+            post(functions::create_function)
+                .put(functions::create_function)
+                .get(functions::list_prompts),
+        )
+        .route("/v1/function/{id}", get(functions::get_prompt))
+        .route("/function/invoke", post(functions::invoke))
         .route("/logs3", post(logs::logs3))
         .route("/logs3/overflow", post(logs::overflow_request))
         .route("/objstore/{*key}", put(logs::upload_object))

@@ -26,6 +26,7 @@
 mod app;
 mod error;
 mod faults;
+mod functions;
 mod logs;
 mod read;
 mod record;
@@ -41,6 +42,7 @@ use braintrust_core::object::ObjectIds;
 use serde_json::Value;
 
 pub use faults::Fault;
+pub use functions::{DeclaredFunction, FunctionHandler, FunctionsFile, Invocation};
 pub use record::RecordedRequest;
 pub use store::StoreError;
 
@@ -70,6 +72,9 @@ pub enum LocalServerError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A functions file or declared function is invalid.
+    #[error("functions: {0}")]
+    Functions(String),
     /// The server thread or runtime could not be started.
     #[error("cannot start the server runtime: {0}")]
     Runtime(std::io::Error),
@@ -85,6 +90,8 @@ pub struct LocalServerBuilder {
     org_id: Option<String>,
     payload_limit: Option<u64>,
     record_requests: bool,
+    handlers: functions::Handlers,
+    functions_files: Vec<FunctionsFile>,
 }
 
 impl Default for LocalServerBuilder {
@@ -97,6 +104,8 @@ impl Default for LocalServerBuilder {
             org_id: None,
             payload_limit: Some(DEFAULT_PAYLOAD_LIMIT),
             record_requests: false,
+            handlers: functions::Handlers::default(),
+            functions_files: Vec::new(),
         }
     }
 }
@@ -151,8 +160,42 @@ impl LocalServerBuilder {
         self
     }
 
+    /// Serves the function with this slug (in any project) or global name with `handler`
+    /// when it is invoked (`POST /function/invoke`).
+    ///
+    /// ```
+    /// use braintrust_local::LocalServer;
+    /// use serde_json::json;
+    ///
+    /// let server = LocalServer::builder()
+    ///     .function("shout", |call| Ok(json!(call.input.as_str().unwrap_or("").to_uppercase())))
+    ///     .start()?;
+    /// # Ok::<(), braintrust_local::LocalServerError>(())
+    /// ```
+    pub fn function(
+        self,
+        name: impl Into<String>,
+        handler: impl Fn(&Invocation) -> Result<Value, String> + Send + Sync + 'static,
+    ) -> LocalServerBuilder {
+        self.handlers.insert(name.into(), Arc::new(handler));
+        self
+    }
+
+    /// Stores the file's prompts at start (a new version only when one changed) and serves its
+    /// declared functions.
+    pub fn functions_file(mut self, file: FunctionsFile) -> LocalServerBuilder {
+        self.functions_files.push(file);
+        self
+    }
+
     /// Opens the store, binds the address and starts serving on a background thread.
     pub fn start(self) -> Result<LocalServer, LocalServerError> {
+        for file in &self.functions_files {
+            for declared in &file.functions {
+                let handler = declared.handler().map_err(LocalServerError::Functions)?;
+                self.handlers.insert(declared.name.clone(), handler);
+            }
+        }
         let store = match &self.db {
             Some(path) => Store::open(path)?,
             None => Store::in_memory()?,
@@ -188,7 +231,13 @@ impl LocalServerBuilder {
             base_url: url.clone(),
             recorder: self.record_requests.then(|| Mutex::new(Vec::new())),
             faults: faults::Faults::default(),
+            handlers: self.handlers.clone(),
         });
+        for file in &self.functions_files {
+            for prompt in &file.prompts {
+                functions::seed(&state, prompt.clone()).map_err(LocalServerError::Functions)?;
+            }
+        }
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), std::io::Error>>();
         let router = app::router(state.clone());

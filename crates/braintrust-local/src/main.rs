@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use braintrust_local::{DEFAULT_API_KEY, DEFAULT_ORG_NAME, DEFAULT_PAYLOAD_LIMIT, LocalServer};
+use braintrust_local::{
+    DEFAULT_API_KEY, DEFAULT_ORG_NAME, DEFAULT_PAYLOAD_LIMIT, FunctionsFile, LocalServer,
+};
 use clap::Parser;
 
 /// A local Braintrust-API-compatible server.
@@ -30,6 +32,10 @@ struct Args {
     /// The `/logs3` payload limit advertised by `/version` (0 omits it: no overflow).
     #[arg(long, default_value_t = DEFAULT_PAYLOAD_LIMIT)]
     payload_limit: u64,
+    /// A JSON file of prompts to store at start and functions to serve on `/function/invoke`
+    /// (see `FunctionsFile` in the crate docs); may be repeated.
+    #[arg(long)]
+    functions: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -39,6 +45,15 @@ fn main() -> ExitCode {
         .api_key(args.api_key)
         .org_name(args.org_name)
         .payload_limit((args.payload_limit > 0).then_some(args.payload_limit));
+    for path in &args.functions {
+        match FunctionsFile::read(path) {
+            Ok(file) => builder = builder.functions_file(file),
+            Err(e) => {
+                eprintln!("braintrust-local: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     builder = if args.memory {
         builder.in_memory()
     } else {

@@ -138,6 +138,9 @@ pub(crate) async fn btql(State(state): State<Arc<AppState>>, body: Bytes) -> Api
         }
     }
     let (object_type, id) = parse_from(query.get("from"))?;
+    if object_type == "project_prompts" || object_type == "project_functions" {
+        return prompt_rows(&state, &body, query, &id);
+    }
     let req = ReadRequest {
         object: object_for(&object_type, id)?,
         version: parse_version(body.get("version").or_else(|| query.get("version")))?,
@@ -155,6 +158,45 @@ pub(crate) async fn btql(State(state): State<Arc<AppState>>, body: Bytes) -> Api
         "schema": {"type": "array", "items": {"type": "object"}},
         "cursor": cursor,
     }))
+}
+
+/// `project_prompts(<project id>)` / `project_functions(…)`: with `audit_log: true` and an
+/// `id = <prompt id>` filter, one row per version (`get_prompt_versions`); otherwise the latest
+/// version of each prompt of the project.
+fn prompt_rows(
+    state: &AppState,
+    body: &Map<String, Value>,
+    query: &Map<String, Value>,
+    project_id: &str,
+) -> ApiResult {
+    let filter = query
+        .get("filter")
+        .filter(|f| !f.is_null())
+        .map(Filter::parse)
+        .transpose()?;
+    let data = if body.get("audit_log").and_then(Value::as_bool) == Some(true) {
+        let Some(Filter::Eq(path, Value::String(id))) = &filter else {
+            return Err(ApiError::bad_request(
+                "braintrust-local serves prompt audit logs only for an `id = <prompt id>` filter",
+            ));
+        };
+        if path.len() != 1 || path[0] != "id" {
+            return Err(ApiError::bad_request(
+                "braintrust-local serves prompt audit logs only for an `id = <prompt id>` filter",
+            ));
+        }
+        crate::functions::prompt_versions(state, id)?
+    } else {
+        let rows = state.store().functions_of_project(project_id, None, None)?;
+        match &filter {
+            Some(filter) => rows
+                .into_iter()
+                .filter(|r| filter.matches(r))
+                .collect(),
+            None => rows,
+        }
+    };
+    ok(json!({"data": data, "schema": {"type": "array", "items": {"type": "object"}}, "cursor": null}))
 }
 
 /// `{"op": "function", "name": {"op": "ident", "name": ["dataset"]}, "args": [{"op": "literal", "value": id}]}`

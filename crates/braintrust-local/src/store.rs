@@ -87,6 +87,11 @@ CREATE TABLE IF NOT EXISTS row_history (
     hid INTEGER PRIMARY KEY AUTOINCREMENT, object_type TEXT NOT NULL, object_id TEXT NOT NULL,
     row_id TEXT NOT NULL, xact_id INTEGER NOT NULL, deleted INTEGER NOT NULL, data TEXT);
 CREATE INDEX IF NOT EXISTS history_by_key ON row_history (object_type, object_id, row_id, xact_id);
+CREATE TABLE IF NOT EXISTS function_versions (
+    hid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, xact_id INTEGER NOT NULL,
+    project_id TEXT NOT NULL, slug TEXT NOT NULL, data TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS functions_by_id ON function_versions (id, xact_id);
+CREATE INDEX IF NOT EXISTS functions_by_slug ON function_versions (project_id, slug, xact_id);
 CREATE TABLE IF NOT EXISTS blobs (
     key TEXT PRIMARY KEY, token TEXT NOT NULL, content_type TEXT, data BLOB);
 ";
@@ -248,16 +253,7 @@ impl Store {
     /// server-side merge semantics. Returns the transaction id.
     pub(crate) fn apply_rows(&mut self, writes: Vec<RowWrite>) -> Result<u64, StoreError> {
         let tx = self.conn.transaction()?;
-        let last: Option<String> = tx
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'last_xact_id'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let xact = last
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(FIRST_XACT_ID, |v| v + 1);
+        let xact = next_xact_id(&tx)?;
         let now = format_created(SystemTime::now());
         {
             let mut get = tx.prepare_cached(
@@ -319,13 +315,119 @@ impl Store {
                 }
             }
         }
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES ('last_xact_id', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [xact.to_string()],
-        )?;
         tx.commit()?;
         Ok(xact)
+    }
+
+    // === prompts and functions ===
+
+    /// Stores a new version of a function (or prompt) row: `_xact_id` is set to a fresh
+    /// transaction id; the id is kept when `(project_id, slug)` already exists. Returns the
+    /// stored row.
+    pub(crate) fn put_function_version(
+        &mut self,
+        mut row: Map<String, Value>,
+    ) -> Result<Value, StoreError> {
+        let project_id = row
+            .get("project_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let slug = row
+            .get("slug")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let tx = self.conn.transaction()?;
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT data FROM function_versions WHERE project_id = ?1 AND slug = ?2
+                 ORDER BY xact_id DESC LIMIT 1",
+                params![project_id, slug],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let existing: Option<Map<String, Value>> =
+            existing.map(|d| serde_json::from_str(&d)).transpose()?;
+        if let Some(existing) = &existing {
+            for key in ["id", "created"] {
+                if let Some(value) = existing.get(key) {
+                    row.insert(key.into(), value.clone());
+                }
+            }
+        }
+        let xact = next_xact_id(&tx)?;
+        row.insert("_xact_id".into(), Value::String(xact.to_string()));
+        let id = row
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let value = Value::Object(row);
+        tx.execute(
+            "INSERT INTO function_versions (id, xact_id, project_id, slug, data)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, xact as i64, project_id, slug, value.to_string()],
+        )?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// A function by id: the latest version, or the latest at or before `version`.
+    pub(crate) fn function_by_id(
+        &self,
+        id: &str,
+        version: Option<u64>,
+    ) -> Result<Option<Value>, StoreError> {
+        let data: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT data FROM function_versions WHERE id = ?1 AND xact_id <= ?2
+                 ORDER BY xact_id DESC LIMIT 1",
+                params![id, version.map_or(i64::MAX, |v| v as i64)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(data.map(|d| serde_json::from_str(&d)).transpose()?)
+    }
+
+    /// The latest version (at or before `version`) of every function of a project, optionally
+    /// only the one with `slug`.
+    pub(crate) fn functions_of_project(
+        &self,
+        project_id: &str,
+        slug: Option<&str>,
+        version: Option<u64>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT data FROM function_versions f WHERE project_id = ?1
+               AND (?2 IS NULL OR slug = ?2) AND xact_id <= ?3
+               AND xact_id = (SELECT MAX(xact_id) FROM function_versions g
+                              WHERE g.id = f.id AND g.xact_id <= ?3)
+             ORDER BY hid",
+        )?;
+        let rows = stmt.query_map(
+            params![project_id, slug, version.map_or(i64::MAX, |v| v as i64)],
+            |r| r.get::<_, String>(0),
+        )?;
+        let mut out = Vec::new();
+        for data in rows {
+            out.push(serde_json::from_str(&data?)?);
+        }
+        Ok(out)
+    }
+
+    /// Every version of a function, oldest first.
+    pub(crate) fn function_versions(&self, id: &str) -> Result<Vec<Value>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT data FROM function_versions WHERE id = ?1 ORDER BY xact_id")?;
+        let rows = stmt.query_map(params![id], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for data in rows {
+            out.push(serde_json::from_str(&data?)?);
+        }
+        Ok(out)
     }
 
     /// A page of the current rows of an object, optionally as of a transaction id, in write
@@ -442,6 +544,26 @@ impl Store {
             .optional()?;
         Ok(data.flatten())
     }
+}
+
+/// Allocates the next transaction id inside `tx`.
+fn next_xact_id(tx: &rusqlite::Transaction<'_>) -> Result<u64, StoreError> {
+    let last: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'last_xact_id'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let xact = last
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(FIRST_XACT_ID, |v| v + 1);
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('last_xact_id', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [xact.to_string()],
+    )?;
+    Ok(xact)
 }
 
 fn environment_key(object_type: &str, id: &str, environment: &str) -> String {
