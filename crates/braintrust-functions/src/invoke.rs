@@ -355,7 +355,14 @@ fn header_refs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a s
 ///
 /// ```
 /// use braintrust_functions::{Invoke, invoke};
-/// # let (server, client) = braintrust_functions::doc_support::server_with_greeter()?;
+/// # use braintrust_transport::{api::ApiClient, login::LoginOptions};
+/// # let server = braintrust_local::LocalServer::builder()
+/// #     .function("shout", |call| Ok(serde_json::json!(call.input.as_str().unwrap_or("").to_uppercase())))
+/// #     .start()?;
+/// # let client = ApiClient::new(LoginOptions {
+/// #     api_key: Some(server.api_key().into()), app_url: Some(server.url().into()),
+/// #     env: Some(braintrust_core::env_file::EnvLookup::from_pairs::<&str, &str>([])),
+/// #     ..LoginOptions::default() })?;
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
 /// let output = invoke(

@@ -184,9 +184,18 @@ fn path_segment(text: &str) -> String {
 ///
 /// ```
 /// use braintrust_functions::{LoadPrompt, load_prompt};
-/// # let (server, client) = braintrust_functions::doc_support::server_with_greeter()?;
+/// # use braintrust_transport::{api::{ApiClient, Host}, login::LoginOptions};
+/// # let server = braintrust_local::LocalServer::start()?;
+/// # let client = ApiClient::new(LoginOptions {
+/// #     api_key: Some(server.api_key().into()), app_url: Some(server.url().into()),
+/// #     env: Some(braintrust_core::env_file::EnvLookup::from_pairs::<&str, &str>([])),
+/// #     ..LoginOptions::default() })?;
+/// # let data = serde_json::json!({"prompt": {"type": "chat", "messages": [
+/// #     {"role": "user", "content": "Say hi to {{name}}."}]}, "options": {"model": "gpt-4o"}});
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
+/// # client.post_json(Host::Api, "/v1/prompt", &serde_json::json!({"project_name": "docs",
+/// #     "slug": "greeter", "prompt_data": data}), &[]).await?;
 /// let prompt = load_prompt(LoadPrompt::new("docs", "greeter").client(client)).await?;
 /// let built = prompt.build(serde_json::json!({"name": "Ada"}))?;
 /// assert_eq!(built.messages().unwrap()[0].text().as_deref(), Some("Say hi to Ada."));
