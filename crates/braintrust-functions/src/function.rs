@@ -200,7 +200,11 @@ pub async fn get_prompt_versions(
                 .and_then(Value::as_str)
                 .is_none_or(|action| action == "upsert")
         })
-        .filter_map(|row| row.get("_xact_id").and_then(Value::as_str).map(str::to_owned))
+        .filter_map(|row| {
+            row.get("_xact_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
         .collect();
     versions.sort_by_key(|v| v.parse::<u64>().unwrap_or(u64::MAX));
     versions.dedup();

@@ -151,7 +151,10 @@ impl Invoke {
 
     /// The type of a global function (`scorer`, `tool`, `task`, `llm`).
     pub fn function_type(mut self, function_type: impl Into<String>) -> Invoke {
-        if let Target::Global { function_type: t, .. } = &mut self.target {
+        if let Target::Global {
+            function_type: t, ..
+        } = &mut self.target
+        {
             *t = Some(function_type.into());
         }
         self
@@ -377,7 +380,12 @@ fn header_refs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a s
 pub async fn invoke(args: Invoke) -> Result<Value, InvokeError> {
     let (body, headers, client) = args.prepare(false)?;
     Ok(client
-        .post_json(Host::Proxy, "/function/invoke", &body, &header_refs(&headers))
+        .post_json(
+            Host::Proxy,
+            "/function/invoke",
+            &body,
+            &header_refs(&headers),
+        )
         .await?)
 }
 
@@ -385,7 +393,12 @@ pub async fn invoke(args: Invoke) -> Result<Value, InvokeError> {
 pub async fn invoke_stream(args: Invoke) -> Result<InvokeStream, InvokeError> {
     let (body, headers, client) = args.prepare(true)?;
     let response = client
-        .post_streaming(Host::Proxy, "/function/invoke", &body, &header_refs(&headers))
+        .post_streaming(
+            Host::Proxy,
+            "/function/invoke",
+            &body,
+            &header_refs(&headers),
+        )
         .await?;
     Ok(InvokeStream::new(response.body))
 }
@@ -445,7 +458,13 @@ impl InvokeChunk {
             "progress" => InvokeChunk::Progress(json(&event.data)?),
             "console" => {
                 let value = json(&event.data)?;
-                let field = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                let field = |k: &str| {
+                    value
+                        .get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_owned()
+                };
                 InvokeChunk::Console {
                     stream: field("stream"),
                     message: field("message"),

@@ -157,7 +157,9 @@ impl LoadPrompt {
         let mut text = match (&self.id, &self.project_name, &self.project_id, &self.slug) {
             (Some(id), ..) => format!("id {id}"),
             (None, Some(project), _, Some(slug)) => format!("{project}/{slug}"),
-            (None, None, Some(project_id), Some(slug)) => format!("project {project_id}, slug {slug}"),
+            (None, None, Some(project_id), Some(slug)) => {
+                format!("project {project_id}, slug {slug}")
+            }
             _ => "(unnamed)".to_owned(),
         };
         if let Some(version) = &self.version {
@@ -224,7 +226,9 @@ pub async fn load_prompt(options: LoadPrompt) -> Result<Prompt, PromptError> {
     );
     let pinned = options.version.is_some() || options.environment.is_some();
     let row = cache
-        .single_flight(&key, || fetch(client.clone(), path, query, options.describe()))
+        .single_flight(&key, || {
+            fetch(client.clone(), path, query, options.describe())
+        })
         .await;
     let row = match row {
         Ok(row) => {
@@ -314,17 +318,19 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl PromptCache {
     /// A cache keeping `memory_entries` prompts in memory and at most `disk_entries` files in
     /// `disk_dir` (0 or `None` disables a level).
-    pub fn new(memory_entries: usize, disk_dir: Option<PathBuf>, disk_entries: usize) -> PromptCache {
+    pub fn new(
+        memory_entries: usize,
+        disk_dir: Option<PathBuf>,
+        disk_entries: usize,
+    ) -> PromptCache {
         PromptCache {
             inner: Arc::new(CacheInner {
                 memory: NonZeroUsize::new(memory_entries)
                     .map(|n| Mutex::new(lru::LruCache::new(n))),
-                disk: disk_dir
-                    .filter(|_| disk_entries > 0)
-                    .map(|dir| DiskCache {
-                        dir,
-                        max_entries: disk_entries,
-                    }),
+                disk: disk_dir.filter(|_| disk_entries > 0).map(|dir| DiskCache {
+                    dir,
+                    max_entries: disk_entries,
+                }),
                 in_flight: DashMap::new(),
             }),
         }

@@ -21,7 +21,9 @@ impl Prompt {
     /// `prompt_data` object.
     pub fn from_row(row: Value) -> Result<Prompt, PromptError> {
         let Value::Object(row) = row else {
-            return Err(PromptError::InvalidRow("a prompt row must be a JSON object".into()));
+            return Err(PromptError::InvalidRow(
+                "a prompt row must be a JSON object".into(),
+            ));
         };
         if !row.get("id").is_some_and(Value::is_string) {
             return Err(PromptError::InvalidRow("the prompt row has no `id`".into()));
@@ -138,10 +140,7 @@ impl Prompt {
             }
         }
         params.shift_remove("use_cache");
-        let model = self
-            .model()
-            .ok_or(PromptError::NoModel)?
-            .to_owned();
+        let model = self.model().ok_or(PromptError::NoModel)?.to_owned();
         params.shift_remove("model");
         if let Some(schema) = params
             .get_mut("response_format")

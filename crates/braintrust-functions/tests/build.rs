@@ -54,10 +54,22 @@ fn defaults_come_first_and_lose_to_prompt_params() {
         .build(json!({"name": "Ada", "lang": "French"}))
         .unwrap()
         .to_json();
-    let keys: Vec<&str> = built.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = built
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["temperature", "seed", "max_tokens", "model", "span_info", "messages"]
+        [
+            "temperature",
+            "seed",
+            "max_tokens",
+            "model",
+            "span_info",
+            "messages"
+        ]
     );
     assert_eq!(built["temperature"], 0.5);
     assert_eq!(built["seed"], 7);
@@ -97,13 +109,19 @@ fn completion_prompts_render_into_prompt() {
         }
     );
     let json = built.to_json();
-    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["max_tokens", "model", "span_info", "prompt"]);
 }
 
 #[test]
 fn tools_are_rendered_then_parsed_and_follow_messages() {
-    let tools = r#"[{"type":"function","function":{"name":"{{tool}}","parameters":{"type":"object"}}}]"#;
+    let tools =
+        r#"[{"type":"function","function":{"name":"{{tool}}","parameters":{"type":"object"}}}]"#;
     let prompt = Prompt::from_row(row(json!({
         "prompt": {"type": "chat", "messages": [{"role": "user", "content": "hi"}],
                    "tools": tools},
@@ -111,7 +129,12 @@ fn tools_are_rendered_then_parsed_and_follow_messages() {
     })))
     .unwrap();
     let json = prompt.build(json!({"tool": "lookup"})).unwrap().to_json();
-    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["model", "span_info", "messages", "tools"]);
     assert_eq!(json["tools"][0]["function"]["name"], "lookup");
     // Tools that are not JSON after rendering are a clear error.
@@ -135,7 +158,10 @@ fn response_format_schema_strings_are_templated() {
             "json_schema": {"name": "r", "schema": "{\"type\":\"object\",\"description\":\"{{what}}\"}"}}}},
     })))
     .unwrap();
-    let json = prompt.build(json!({"what": "an answer"})).unwrap().to_json();
+    let json = prompt
+        .build(json!({"what": "an answer"}))
+        .unwrap()
+        .to_json();
     assert_eq!(
         json["response_format"]["json_schema"]["schema"],
         json!({"type": "object", "description": "an answer"})

@@ -157,7 +157,8 @@ impl FunctionsFile {
     pub fn read(path: &Path) -> Result<FunctionsFile, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        serde_json::from_str(&text).map_err(|e| format!("invalid functions file {}: {e}", path.display()))
+        serde_json::from_str(&text)
+            .map_err(|e| format!("invalid functions file {}: {e}", path.display()))
     }
 }
 
@@ -184,8 +185,13 @@ pub(crate) fn create(
             }
         },
     };
-    if store.object_by_id(ObjectKind::Project, &project_id)?.is_none() {
-        return Err(ApiError::not_found(format!("project {project_id} not found")));
+    if store
+        .object_by_id(ObjectKind::Project, &project_id)?
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "project {project_id} not found"
+        )));
     }
     let slug = opt_str(&body, "slug")?
         .filter(|s| !s.trim().is_empty())
@@ -210,10 +216,19 @@ pub(crate) fn create(
     row.insert("log_id".into(), json!("p"));
     row.insert("name".into(), json!(name));
     row.insert("slug".into(), json!(slug));
-    row.insert("description".into(), body.get("description").cloned().unwrap_or(Value::Null));
+    row.insert(
+        "description".into(),
+        body.get("description").cloned().unwrap_or(Value::Null),
+    );
     row.insert("created".into(), json!(now()));
-    row.insert("tags".into(), body.get("tags").cloned().unwrap_or(Value::Null));
-    row.insert("metadata".into(), body.get("metadata").cloned().unwrap_or(Value::Null));
+    row.insert(
+        "tags".into(),
+        body.get("tags").cloned().unwrap_or(Value::Null),
+    );
+    row.insert(
+        "metadata".into(),
+        body.get("metadata").cloned().unwrap_or(Value::Null),
+    );
     row.insert("prompt_data".into(), prompt_data);
     if !function_data.is_null() {
         row.insert("function_data".into(), function_data);
@@ -254,7 +269,10 @@ fn selected_version(
     let Some(environment) = opt_str(query, "environment")? else {
         return Ok(None);
     };
-    match state.store().environment_version("prompt", id, &environment)? {
+    match state
+        .store()
+        .environment_version("prompt", id, &environment)?
+    {
         Some(v) => parse_version(Some(v)),
         None => Err(ApiError::not_found(format!(
             "no version of prompt {id} is assigned to environment `{environment}`"
@@ -264,7 +282,10 @@ fn selected_version(
 
 fn list(state: &AppState, query: RawQuery) -> ApiResult {
     let query = query_map(&query);
-    let project_id = match (opt_str(&query, "project_id")?, opt_str(&query, "project_name")?) {
+    let project_id = match (
+        opt_str(&query, "project_id")?,
+        opt_str(&query, "project_name")?,
+    ) {
         (Some(id), _) => id,
         (None, Some(name)) => project_id_for(&name),
         (None, None) => {
@@ -311,7 +332,11 @@ pub(crate) fn seed(state: &AppState, body: Map<String, Value>) -> Result<(), Str
     let project_id = match (body.get("project_id"), body.get("project_name")) {
         (Some(Value::String(id)), _) => id.clone(),
         (_, Some(Value::String(name))) => project_id_for(name),
-        _ => return Err(describe(ApiError::bad_request("`project_name` or `project_id` is required"))),
+        _ => {
+            return Err(describe(ApiError::bad_request(
+                "`project_name` or `project_id` is required",
+            )));
+        }
     };
     let slug = body.get("slug").and_then(Value::as_str).unwrap_or_default();
     let latest = state
@@ -391,9 +416,16 @@ fn resolve(state: &AppState, body: &Map<String, Value>) -> Result<Option<Value>,
 }
 
 /// Runs the invocation: the output, or the function's error message.
-fn run(state: &AppState, body: &Map<String, Value>) -> Result<(String, Result<Value, String>), ApiError> {
+fn run(
+    state: &AppState,
+    body: &Map<String, Value>,
+) -> Result<(String, Result<Value, String>), ApiError> {
     let function = resolve(state, body)?;
-    let name = match (&function, opt_str(body, "slug")?, opt_str(body, "global_function")?) {
+    let name = match (
+        &function,
+        opt_str(body, "slug")?,
+        opt_str(body, "global_function")?,
+    ) {
         (Some(row), ..) => row["slug"].as_str().unwrap_or_default().to_owned(),
         (None, Some(slug), _) => slug,
         (None, None, Some(global)) => global,
@@ -422,9 +454,10 @@ fn run(state: &AppState, body: &Map<String, Value>) -> Result<(String, Result<Va
                 .and_then(|p| p.build(&call.input))
                 .map(|built| {
                     let mut request = built.to_request();
-                    if let (Some(extra), Some(Value::Array(messages))) =
-                        (call.messages.as_ref().and_then(Value::as_array), request.get_mut("messages"))
-                    {
+                    if let (Some(extra), Some(Value::Array(messages))) = (
+                        call.messages.as_ref().and_then(Value::as_array),
+                        request.get_mut("messages"),
+                    ) {
                         messages.extend(extra.iter().cloned());
                     }
                     request
@@ -490,7 +523,10 @@ fn log_span(
         "span_attributes".into(),
         json!({"name": name, "type": "function"}),
     );
-    fields.insert("input".into(), body.get("input").cloned().unwrap_or(Value::Null));
+    fields.insert(
+        "input".into(),
+        body.get("input").cloned().unwrap_or(Value::Null),
+    );
     match output {
         Ok(value) => fields.insert("output".into(), value.clone()),
         Err(message) => fields.insert("error".into(), json!(message)),
@@ -501,7 +537,10 @@ fn log_span(
     if let Some(tags) = body.get("tags").filter(|t| t.is_array()) {
         fields.insert("tags".into(), tags.clone());
     }
-    fields.insert("metrics".into(), json!({"start": start, "end": seconds_now()}));
+    fields.insert(
+        "metrics".into(),
+        json!({"start": start, "end": seconds_now()}),
+    );
     fields.insert("created".into(), json!(now()));
     let row_id = new_row_id();
     fields.insert("id".into(), json!(row_id));

@@ -189,14 +189,13 @@ fn prompt_rows(
     } else {
         let rows = state.store().functions_of_project(project_id, None, None)?;
         match &filter {
-            Some(filter) => rows
-                .into_iter()
-                .filter(|r| filter.matches(r))
-                .collect(),
+            Some(filter) => rows.into_iter().filter(|r| filter.matches(r)).collect(),
             None => rows,
         }
     };
-    ok(json!({"data": data, "schema": {"type": "array", "items": {"type": "object"}}, "cursor": null}))
+    ok(
+        json!({"data": data, "schema": {"type": "array", "items": {"type": "object"}}, "cursor": null}),
+    )
 }
 
 /// `{"op": "function", "name": {"op": "ident", "name": ["dataset"]}, "args": [{"op": "literal", "value": id}]}`

@@ -55,7 +55,11 @@ fn check_org(state: &AppState, body: &Map<String, Value>) -> Result<(), ApiError
 
 // === projects ===
 
-pub(crate) fn get_or_create_project(state: &AppState, store: &Store, name: &str) -> Result<Value, ApiError> {
+pub(crate) fn get_or_create_project(
+    state: &AppState,
+    store: &Store,
+    name: &str,
+) -> Result<Value, ApiError> {
     let org_id = &state.settings.org_id;
     if let Some(project) = store.object_by_name(ObjectKind::Project, org_id, name)? {
         return Ok(project);
