@@ -5,7 +5,7 @@
 //!   when the server is unreachable;
 //! * [`Prompt::build`]: render it (mustache, see [`mustache`]) into the arguments of an LLM call,
 //!   in the official SDKs' exact shape;
-//! * [`invoke`] / [`invoke_stream`] / [`Invoke`]: run a function on the server, the result as
+//! * [`invoke()`] / [`invoke_stream`] / [`Invoke`]: run a function on the server, the result as
 //!   JSON or as a stream of [`InvokeChunk`]s;
 //! * [`init_function`]: a [`Function`] handle, usable directly, as an eval task or as a scorer;
 //! * [`get_function`], [`find_function`], [`get_prompt_versions`]: lookups.

@@ -122,7 +122,7 @@ impl LoadPrompt {
     }
 
     /// The path and query of the request.
-    fn request(&self) -> Result<(String, Vec<(&'static str, String)>), PromptError> {
+    fn request(&self) -> Result<(String, Query), PromptError> {
         let mut query = Vec::new();
         let path = match (&self.id, &self.slug) {
             (Some(id), _) => format!("/v1/prompt/{}", path_segment(id)),
@@ -170,6 +170,9 @@ impl LoadPrompt {
         text
     }
 }
+
+/// Query parameters of a request.
+type Query = Vec<(&'static str, String)>;
 
 fn path_segment(text: &str) -> String {
     text.bytes()
@@ -257,7 +260,7 @@ pub async fn load_prompt(options: LoadPrompt) -> Result<Prompt, PromptError> {
 async fn fetch(
     client: ApiClient,
     path: String,
-    query: Vec<(&'static str, String)>,
+    query: Query,
     described: String,
 ) -> Result<Value, PromptError> {
     let query: Vec<(&str, &str)> = query.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -306,9 +306,9 @@ fn is_truthy(value: &Value) -> bool {
     }
 }
 
-fn render_nodes<'v>(
+fn render_nodes(
     nodes: &[Node<'_>],
-    stack: &mut Vec<&'v Value>,
+    stack: &mut Vec<&Value>,
     strictness: Strictness,
     out: &mut String,
 ) -> Result<(), TemplateError> {

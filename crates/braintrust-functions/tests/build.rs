@@ -199,9 +199,7 @@ fn model_errors_strictness_and_template_formats() {
     let err = no_model.build(json!({})).unwrap_err();
     assert_eq!(err.to_string(), "No model specified");
     // A model in the defaults is enough.
-    let with_default = no_model
-        .clone()
-        .with_defaults(json!({"model": "m"}).as_object().unwrap().clone());
+    let with_default = no_model.with_defaults(json!({"model": "m"}).as_object().unwrap().clone());
     assert_eq!(with_default.build(json!({})).unwrap().model, "m");
 
     // Strict builds name the missing variable; lenient ones render it empty.

@@ -16,7 +16,7 @@
 //! let client = ApiClient::new(LoginOptions {
 //!     api_key: Some(server.api_key().to_owned()),
 //!     app_url: Some(server.url().to_owned()),
-//!     env: Some(EnvLookup::from_pairs([("", "")])),
+//!     env: Some(EnvLookup::from_pairs::<&str, &str>([])),
 //!     ..LoginOptions::default()
 //! })?;
 //! let org = client.org_blocking()?;

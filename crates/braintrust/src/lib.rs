@@ -35,8 +35,13 @@
 //! carries the current span into a tokio task. To continue a trace in another process, pass
 //! [`Span::export`] (or W3C headers from [`Span::inject`]) and use it as the parent there.
 //!
+//! Prompts and functions managed in Braintrust: [`load_prompt`] and [`Prompt::build`] render a
+//! prompt into the arguments of an LLM call; [`invoke()`] / [`invoke_stream`] run a function on
+//! the server (see [`functions`]).
+//!
 //! The crates behind this facade can be used on their own: `braintrust-core` (span model),
-//! `braintrust-transport` (HTTP, batching, loggers), `braintrust-local` (a local server).
+//! `braintrust-transport` (HTTP, batching, loggers), `braintrust-functions` (prompts and
+//! functions), `braintrust-local` (a local server).
 
 #[doc(inline)]
 pub use braintrust_core::{
@@ -44,7 +49,14 @@ pub use braintrust_core::{
     span_components,
 };
 #[doc(inline)]
-pub use braintrust_transport::{batcher, config, http, logger, login as auth};
+pub use braintrust_transport::{api, batcher, config, http, logger, login as auth};
+
+/// Prompts and functions: loading, building, invoking (the `braintrust-functions` crate).
+pub use braintrust_functions as functions;
+pub use braintrust_functions::{
+    BuiltPrompt, Function, Invoke, InvokeChunk, InvokeError, InvokeStream, LoadPrompt, Prompt,
+    PromptError, init_function, invoke, invoke_stream, load_prompt,
+};
 
 pub use braintrust_core::context::{SpanFutureExt, current_span};
 pub use braintrust_core::event::{Event, EventError, SpanAttributes, SpanType};
