@@ -414,3 +414,74 @@ async fn the_parent_is_the_current_span_and_the_server_span_joins_the_trace() {
         assert!(row["output"].is_string());
     }
 }
+
+/// A one-shot OpenAI-compatible endpoint: answers one request with `answer` and hands back the
+/// request (head and body).
+async fn fake_llm(answer: Value) -> (String, tokio::task::JoinHandle<(String, Value)>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        let (head, body_start, length) = loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "connection closed before the request ended");
+            data.extend_from_slice(&buf[..n]);
+            if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&data[..end]).to_string();
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse::<usize>().ok())?
+                    })
+                    .unwrap_or(0);
+                break (head, end + 4, length);
+            }
+        };
+        while data.len() < body_start + length {
+            let n = socket.read(&mut buf).await.unwrap();
+            data.extend_from_slice(&buf[..n]);
+        }
+        let body: Value = serde_json::from_slice(&data[body_start..body_start + length]).unwrap();
+        let text = answer.to_string();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+            text.len()
+        );
+        socket.write_all(response.as_bytes()).await.unwrap();
+        (head, body)
+    });
+    (url, task)
+}
+
+#[tokio::test]
+async fn prompt_functions_go_to_a_configured_llm_endpoint() {
+    let (llm_url, request) = fake_llm(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Salut Ada !"}}]
+    }))
+    .await;
+    let server = start(LocalServer::builder().llm_endpoint(llm_url, Some("sk-llm".into())));
+    let client = client(&server);
+    create_prompt(&client, "p", "greeter", greeter_data()).await;
+    let output = Invoke::slug("p", "greeter")
+        .input(json!({"name": "Ada", "lang": "French"}))
+        .client(client)
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(output, "Salut Ada !");
+    let (head, body) = request.await.unwrap();
+    assert!(head.starts_with("POST /v1/chat/completions "), "{head}");
+    assert!(
+        head.contains("authorization: Bearer sk-llm")
+            || head.contains("Authorization: Bearer sk-llm"),
+        "{head}"
+    );
+    assert_eq!(body["model"], "gpt-4o-mini");
+    assert_eq!(body["messages"][1]["content"], "Say hi to Ada in French.");
+    assert!(body.get("span_info").is_none() && body.get("use_cache").is_none());
+}

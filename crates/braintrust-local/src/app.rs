@@ -42,6 +42,7 @@ pub(crate) struct AppState {
     pub(crate) recorder: Option<Mutex<Vec<RecordedRequest>>>,
     pub(crate) faults: crate::faults::Faults,
     pub(crate) handlers: crate::functions::Handlers,
+    pub(crate) llm: Option<crate::functions::LlmEndpoint>,
 }
 
 impl AppState {

@@ -6,7 +6,10 @@
 //! with [`LocalServerBuilder::function`](crate::LocalServerBuilder::function), or declared in
 //! a functions file ([`FunctionsFile`]). A prompt without a handler renders its prompt with the
 //! input as variables and returns the rendered request (the arguments of the LLM call, without
-//! `span_info`); no LLM is called. With a parent slug, each invocation logs a `function` span
+//! `span_info`); no LLM is called, unless an OpenAI-compatible endpoint is configured
+//! ([`LocalServerBuilder::llm_endpoint`](crate::LocalServerBuilder::llm_endpoint)): then the
+//! request goes there and the output is the answer's message content (or the message when it
+//! calls tools; the text for completion prompts). With a parent slug, each invocation logs a `function` span
 //! under it, so it lands in the caller's trace.
 
 use std::collections::HashMap;
@@ -416,7 +419,7 @@ fn resolve(state: &AppState, body: &Map<String, Value>) -> Result<Option<Value>,
 }
 
 /// Runs the invocation: the output, or the function's error message.
-fn run(
+async fn run(
     state: &AppState,
     body: &Map<String, Value>,
 ) -> Result<(String, Result<Value, String>), ApiError> {
@@ -463,6 +466,10 @@ fn run(
                     request
                 })
                 .map_err(|e| e.to_string());
+            let output = match (output, &state.llm) {
+                (Ok(request), Some(llm)) => call_llm(llm, request).await,
+                (output, _) => output,
+            };
             Ok((name, output))
         }
         Some(_) => Err(ApiError::bad_request(format!(
@@ -470,6 +477,58 @@ fn run(
         ))),
         None => Err(ApiError::not_found(format!("function `{name}` not found"))),
     }
+}
+
+/// An OpenAI-compatible endpoint that prompt functions without a handler are sent to.
+#[derive(Debug, Clone)]
+pub(crate) struct LlmEndpoint {
+    /// Base URL: `{url}/chat/completions` and `{url}/completions` are called.
+    pub(crate) url: String,
+    pub(crate) api_key: Option<String>,
+}
+
+/// Sends a rendered prompt to the LLM endpoint; the output is the message content (or the
+/// whole message when it calls tools) for chat prompts, the text for completion prompts.
+async fn call_llm(llm: &LlmEndpoint, request: Value) -> Result<Value, String> {
+    use braintrust_transport::http::{HttpClient, HttpOptions, HttpRequest, HyperClient, Method};
+    let chat = request.get("messages").is_some();
+    let path = if chat {
+        "chat/completions"
+    } else {
+        "completions"
+    };
+    let url = format!("{}/{path}", llm.url.trim_end_matches('/'));
+    let client = HyperClient::new(HttpOptions::default()).map_err(|e| e.to_string())?;
+    let mut http = HttpRequest::new(Method::Post, url.clone())
+        .header("Content-Type", "application/json")
+        .body(request.to_string().into_bytes());
+    if let Some(key) = &llm.api_key {
+        http = http.header("Authorization", format!("Bearer {key}"));
+    }
+    let response = client
+        .send(http)
+        .await
+        .map_err(|e| format!("LLM request to {url} failed: {e}"))?;
+    if !(200..300).contains(&response.status) {
+        return Err(format!(
+            "LLM endpoint {url} answered {}: {}",
+            response.status,
+            response.text()
+        ));
+    }
+    let body: Value = serde_json::from_slice(&response.body)
+        .map_err(|e| format!("LLM endpoint {url} sent invalid JSON: {e}"))?;
+    let choice = body
+        .pointer("/choices/0")
+        .ok_or_else(|| format!("LLM endpoint {url} sent no choices"))?;
+    if !chat {
+        return Ok(choice.get("text").cloned().unwrap_or(Value::Null));
+    }
+    let message = choice.get("message").cloned().unwrap_or(Value::Null);
+    if message.get("tool_calls").is_some_and(|t| !t.is_null()) {
+        return Ok(message);
+    }
+    Ok(message.get("content").cloned().unwrap_or(Value::Null))
 }
 
 /// Logs the invocation as a `function` span under the parent slug, if there is one.
@@ -557,7 +616,7 @@ pub(crate) async fn invoke(State(state): State<Arc<AppState>>, body: Bytes) -> A
     let body = object_body(&body)?;
     let stream = body.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let start = seconds_now();
-    let (name, output) = run(&state, &body)?;
+    let (name, output) = run(&state, &body).await?;
     log_span(&state, &body, &name, start, &output)?;
     if !stream {
         return match output {

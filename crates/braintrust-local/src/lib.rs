@@ -92,6 +92,7 @@ pub struct LocalServerBuilder {
     record_requests: bool,
     handlers: functions::Handlers,
     functions_files: Vec<FunctionsFile>,
+    llm: Option<functions::LlmEndpoint>,
 }
 
 impl Default for LocalServerBuilder {
@@ -106,6 +107,7 @@ impl Default for LocalServerBuilder {
             record_requests: false,
             handlers: functions::Handlers::default(),
             functions_files: Vec::new(),
+            llm: None,
         }
     }
 }
@@ -188,6 +190,21 @@ impl LocalServerBuilder {
         self
     }
 
+    /// Sends prompt functions that have no handler to this OpenAI-compatible endpoint
+    /// (`{url}/chat/completions`, `{url}/completions`) instead of returning the rendered
+    /// request; `api_key` goes in `Authorization: Bearer`.
+    pub fn llm_endpoint(
+        mut self,
+        url: impl Into<String>,
+        api_key: Option<String>,
+    ) -> LocalServerBuilder {
+        self.llm = Some(functions::LlmEndpoint {
+            url: url.into(),
+            api_key,
+        });
+        self
+    }
+
     /// Opens the store, binds the address and starts serving on a background thread.
     pub fn start(self) -> Result<LocalServer, LocalServerError> {
         for file in &self.functions_files {
@@ -232,6 +249,7 @@ impl LocalServerBuilder {
             recorder: self.record_requests.then(|| Mutex::new(Vec::new())),
             faults: faults::Faults::default(),
             handlers: self.handlers.clone(),
+            llm: self.llm.clone(),
         });
         for file in &self.functions_files {
             for prompt in &file.prompts {

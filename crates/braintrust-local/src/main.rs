@@ -36,6 +36,13 @@ struct Args {
     /// (see `FunctionsFile` in the crate docs); may be repeated.
     #[arg(long)]
     functions: Vec<PathBuf>,
+    /// An OpenAI-compatible base URL (e.g. `https://api.openai.com/v1`) that prompt functions
+    /// without a handler are sent to; without it they return their rendered request.
+    #[arg(long)]
+    llm_url: Option<String>,
+    /// The key for `--llm-url`.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    llm_api_key: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -53,6 +60,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
+    }
+    if let Some(url) = args.llm_url {
+        builder = builder.llm_endpoint(url, args.llm_api_key);
     }
     builder = if args.memory {
         builder.in_memory()
