@@ -506,6 +506,85 @@ mod tests {
         );
     }
 
+    /// Cases from the mustache spec (interpolation, sections, inverted, comments) whose
+    /// expectations hold under our rules.
+    #[test]
+    fn mustache_spec_cases() {
+        let cases: &[(&str, Value, &str)] = &[
+            ("|{{ string }}|", json!({"string": "---"}), "|---|"),
+            ("  {{string}}\n", json!({"string": "---"}), "  ---\n"),
+            ("Hello, {{.}}!", json!("world"), "Hello, world!"),
+            (
+                "{{a.b.c.name}}",
+                json!({"a": {"b": {}}, "c": {"name": "Jim"}}),
+                "",
+            ),
+            (
+                "{{#a}}{{b.c}}{{/a}}",
+                json!({"a": {"b": {}}, "b": {"c": "ERROR"}}),
+                "",
+            ),
+            (
+                "\"{{#list}}({{#.}}{{.}}{{/.}}){{/list}}\"",
+                json!({"list": [[1, 2, 3], ["a", "b", "c"]]}),
+                "\"(123)(abc)\"",
+            ),
+            (
+                "| This Is\n{{#boolean}}\n|\n{{/boolean}}\n| A Line",
+                json!({"boolean": true}),
+                "| This Is\n|\n| A Line",
+            ),
+            (
+                "| This Is\n  {{#boolean}}\n|\n  {{/boolean}}\n| A Line",
+                json!({"boolean": true}),
+                "| This Is\n|\n| A Line",
+            ),
+            (
+                "  {{#boolean}}\n#{{/boolean}}\n/",
+                json!({"boolean": true}),
+                "#\n/",
+            ),
+            (
+                "#{{#boolean}}\n/\n  {{/boolean}}",
+                json!({"boolean": true}),
+                "#\n/\n",
+            ),
+            (
+                "| This Is\n{{^boolean}}\n|\n{{/boolean}}\n| A Line",
+                json!({"boolean": false}),
+                "| This Is\n|\n| A Line",
+            ),
+            (
+                "12345{{!\n  This is a\n  multi-line comment...\n}}67890\n",
+                json!({}),
+                "1234567890\n",
+            ),
+            ("!\n  {{! I'm Still Standalone }}", json!({}), "!\n"),
+            (
+                "{{#a}}{{one}}{{#b}}{{one}}{{two}}{{/b}}{{/a}}",
+                json!({"a": {"one": 1}, "b": {"two": 2}}),
+                "112",
+            ),
+            (
+                "\"{{#list}}{{item}}{{/list}}\"",
+                json!({"list": [{"item": 1}, {"item": 2}, {"item": 3}]}),
+                "\"123\"",
+            ),
+            (
+                "\"{{^list}}Yay lists!{{/list}}\"",
+                json!({"list": []}),
+                "\"Yay lists!\"",
+            ),
+        ];
+        for (template, data, expected) in cases {
+            assert_eq!(
+                &lenient(template, data.clone()),
+                expected,
+                "template {template:?}"
+            );
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn arbitrary_templates_never_panic(template in "[a-z{}#^/!&>=. \n]{0,40}") {
