@@ -134,7 +134,8 @@ pub async fn get_function(
     version: Option<&str>,
 ) -> Result<FunctionInfo, PromptError> {
     let query: Vec<(&str, &str)> = version.map(|v| ("version", v)).into_iter().collect();
-    match client.get_json(&format!("/v1/function/{id}"), &query).await {
+    let path = format!("/v1/function/{}", crate::load::path_segment(id));
+    match client.get_json(&path, &query).await {
         Ok(row) => Ok(FunctionInfo { row }),
         Err(ApiError::Status { status: 404, .. }) => {
             Err(PromptError::NotFound(format!("function {id}")))
