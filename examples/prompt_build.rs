@@ -11,9 +11,9 @@
 
 use std::process::ExitCode;
 
+use braintrust::LoadPrompt;
 use braintrust::api::{ApiClient, Host};
 use braintrust::env_file::EnvLookup;
-use braintrust::{LoadPrompt, LoginOptions};
 use braintrust_local::LocalServer;
 use serde_json::{Value, json};
 
@@ -62,12 +62,7 @@ async fn run(project: &str, slug: &str, variables: &Value) -> Result<Value, Erro
             "prompt_build: no BRAINTRUST_API_KEY; using an in-process braintrust-local at {} with demo prompts",
             server.url()
         );
-        let client = ApiClient::new(LoginOptions {
-            api_key: Some(server.api_key().to_owned()),
-            app_url: Some(server.url().to_owned()),
-            env: Some(EnvLookup::from_pairs::<&str, &str>([])),
-            ..LoginOptions::default()
-        })?;
+        let client = ApiClient::new(server.login_options())?;
         seed_demo(&client).await?;
         _offline = Some(server);
         client

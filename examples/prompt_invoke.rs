@@ -9,7 +9,7 @@ use braintrust::api::{ApiClient, Host};
 use braintrust::env_file::EnvLookup;
 use braintrust::functions::ScorerInput;
 use braintrust::object::ObjectIds;
-use braintrust::{Invoke, InvokeChunk, LoadPrompt, LoggerOptions, LoginOptions, traced};
+use braintrust::{Invoke, InvokeChunk, LoadPrompt, LoggerOptions, traced};
 use braintrust_local::LocalServer;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -40,12 +40,7 @@ async fn main() -> Result<(), Error> {
         })
         .start()?;
     println!("braintrust-local listening on {}", server.url());
-    let client = ApiClient::new(LoginOptions {
-        api_key: Some(server.api_key().to_owned()),
-        app_url: Some(server.url().to_owned()),
-        env: Some(EnvLookup::from_pairs::<&str, &str>([])),
-        ..LoginOptions::default()
-    })?;
+    let client = ApiClient::new(server.login_options())?;
 
     // 1. Store a prompt (what the Braintrust UI does), then load and build it.
     client

@@ -173,6 +173,43 @@ impl RemoteParent {
     pub(crate) fn object_ref(&self) -> Option<ObjectRef> {
         self.object.as_ref().map(ParentObject::object_ref)
     }
+
+    /// The parent as an export slug (V4), for APIs that take one (`invoke`); `None` when the
+    /// context names no Braintrust object. The sender's row id is unknown, so the span id
+    /// stands in for it (only the span and trace ids matter to a child).
+    pub fn export(&self) -> Option<String> {
+        use crate::span_components::{
+            SlugObject, SlugVersion, SpanComponents, SpanObjectType, SpanRowIds,
+        };
+        let (object_type, object) = match self.object.as_ref()? {
+            ParentObject::ProjectId(id) => {
+                (SpanObjectType::ProjectLogs, SlugObject::Id(id.clone()))
+            }
+            ParentObject::ExperimentId(id) => {
+                (SpanObjectType::Experiment, SlugObject::Id(id.clone()))
+            }
+            ParentObject::ProjectName(name) => {
+                let mut args = serde_json::Map::new();
+                args.insert(
+                    "project_name".into(),
+                    serde_json::Value::String(name.clone()),
+                );
+                args.insert("project_id".into(), serde_json::Value::Null);
+                (SpanObjectType::ProjectLogs, SlugObject::Lazy(args))
+            }
+        };
+        let components = SpanComponents {
+            object_type,
+            object,
+            row: Some(SpanRowIds {
+                row_id: self.span_id.clone(),
+                span_id: self.span_id.clone(),
+                root_span_id: self.trace_id.clone(),
+            }),
+            propagated_event: None,
+        };
+        Some(components.encode(SlugVersion::V4))
+    }
 }
 
 /// Reads `traceparent` and `baggage`. Returns `None` (start a fresh root) when `traceparent` is
@@ -369,5 +406,44 @@ mod tests {
         );
         let p = extract_trace_context(&h).unwrap();
         assert_eq!(p.object(), Some(&ParentObject::ExperimentId("e1".into())));
+    }
+
+    #[test]
+    fn remote_parents_export_as_slugs_only_with_an_object() {
+        use crate::span_components::{SlugObject, SpanComponents, SpanObjectType};
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut h: Vec<(String, String)> = vec![("traceparent".into(), traceparent.into())];
+        assert_eq!(extract_trace_context(&h).unwrap().export(), None);
+        for (baggage, object_type, object) in [
+            (
+                "braintrust.parent=experiment_id:e1",
+                SpanObjectType::Experiment,
+                SlugObject::Id("e1".into()),
+            ),
+            (
+                "braintrust.parent=project_id:p1",
+                SpanObjectType::ProjectLogs,
+                SlugObject::Id("p1".into()),
+            ),
+            (
+                "braintrust.parent=project_name:my%20app",
+                SpanObjectType::ProjectLogs,
+                SlugObject::Lazy(
+                    serde_json::json!({"project_name": "my app", "project_id": null})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                ),
+            ),
+        ] {
+            h.set_header("baggage", baggage.into());
+            let slug = extract_trace_context(&h).unwrap().export().unwrap();
+            let parsed = SpanComponents::parse(&slug).unwrap();
+            assert_eq!(parsed.object_type, object_type);
+            assert_eq!(parsed.object, object);
+            let row = parsed.row.unwrap();
+            assert_eq!(row.span_id, "00f067aa0ba902b7");
+            assert_eq!(row.root_span_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use braintrust_core::span::Span;
+use braintrust_core::span::Parent;
 use braintrust_transport::api::{ApiClient, Host};
 use braintrust_transport::http::BodyStream;
 use futures_core::Stream;
@@ -64,13 +64,6 @@ enum Target {
     },
 }
 
-/// The span the server-side span goes under.
-#[derive(Debug, Clone)]
-enum ParentArg {
-    Slug(String),
-    Span(Span),
-}
-
 /// A function call: which function, with what. Build one with [`Invoke::function_id`],
 /// [`Invoke::slug`], [`Invoke::project_id_slug`], [`Invoke::global`] or
 /// [`Invoke::prompt_session`].
@@ -82,7 +75,7 @@ pub struct Invoke {
     messages: Option<Value>,
     metadata: Option<Value>,
     tags: Option<Vec<String>>,
-    parent: Option<ParentArg>,
+    parent: Option<Parent>,
     mode: Option<InvokeMode>,
     strict: Option<bool>,
     org_name: Option<String>,
@@ -203,15 +196,11 @@ impl Invoke {
         self
     }
 
-    /// The parent as an export slug (of a span, experiment or logger); `""` for none.
-    pub fn parent_slug(mut self, slug: impl Into<String>) -> Invoke {
-        self.parent = Some(ParentArg::Slug(slug.into()));
-        self
-    }
-
-    /// The parent span.
-    pub fn parent_span(mut self, span: &Span) -> Invoke {
-        self.parent = Some(ParentArg::Span(span.clone()));
+    /// The parent of the server-side span, as for `StartSpan::parent`: a span, an export slug
+    /// (`""` for none) or a remote W3C context (sent only when it names a Braintrust object).
+    /// Default: the current span, else the current experiment or logger, else none.
+    pub fn parent(mut self, parent: impl Into<Parent>) -> Invoke {
+        self.parent = Some(parent.into());
         self
     }
 
@@ -316,8 +305,14 @@ impl Invoke {
         body.insert("metadata".into(), self.metadata.unwrap_or(Value::Null));
         body.insert("tags".into(), json!(self.tags));
         let parent = match self.parent {
-            Some(ParentArg::Slug(slug)) => slug,
-            Some(ParentArg::Span(span)) => span.export(),
+            Some(Parent::Slug(slug)) => slug,
+            Some(Parent::Span(span)) => span.export(),
+            Some(Parent::Remote(remote)) => remote.export().unwrap_or_else(|| {
+                tracing::warn!(
+                    "braintrust: the remote parent names no Braintrust object; invoking without a parent"
+                );
+                String::new()
+            }),
             None => {
                 let current = braintrust_core::context::current_span();
                 if current.is_noop() {
@@ -358,14 +353,11 @@ fn header_refs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'a str, &'a s
 ///
 /// ```
 /// use braintrust_functions::{Invoke, invoke};
-/// # use braintrust_transport::{api::ApiClient, login::LoginOptions};
+/// # use braintrust_transport::api::ApiClient;
 /// # let server = braintrust_local::LocalServer::builder()
 /// #     .function("shout", |call| Ok(serde_json::json!(call.input.as_str().unwrap_or("").to_uppercase())))
 /// #     .start()?;
-/// # let client = ApiClient::new(LoginOptions {
-/// #     api_key: Some(server.api_key().into()), app_url: Some(server.url().into()),
-/// #     env: Some(braintrust_core::env_file::EnvLookup::from_pairs::<&str, &str>([])),
-/// #     ..LoginOptions::default() })?;
+/// # let client = ApiClient::new(server.login_options())?;
 ///
 /// # tokio::runtime::Runtime::new()?.block_on(async {
 /// let output = invoke(

@@ -190,12 +190,9 @@ pub(crate) fn path_segment(text: &str) -> String {
 ///
 /// ```
 /// use braintrust_functions::{LoadPrompt, load_prompt};
-/// # use braintrust_transport::{api::{ApiClient, Host}, login::LoginOptions};
+/// # use braintrust_transport::api::{ApiClient, Host};
 /// # let server = braintrust_local::LocalServer::start()?;
-/// # let client = ApiClient::new(LoginOptions {
-/// #     api_key: Some(server.api_key().into()), app_url: Some(server.url().into()),
-/// #     env: Some(braintrust_core::env_file::EnvLookup::from_pairs::<&str, &str>([])),
-/// #     ..LoginOptions::default() })?;
+/// # let client = ApiClient::new(server.login_options())?;
 /// # let data = serde_json::json!({"prompt": {"type": "chat", "messages": [
 /// #     {"role": "user", "content": "Say hi to {{name}}."}]}, "options": {"model": "gpt-4o"}});
 ///

@@ -380,7 +380,7 @@ async fn the_parent_is_the_current_span_and_the_server_span_joins_the_trace() {
     );
     // An explicit parent wins.
     Invoke::slug("p", "shout")
-        .parent_span(&span)
+        .parent(&span)
         .client(client.clone())
         .call()
         .await

@@ -364,6 +364,17 @@ impl LocalServer {
         &self.state.settings.org_id
     }
 
+    /// Login options for this server (its key and URL), reading no other settings from the
+    /// environment: for an `ApiClient` in tests and examples.
+    pub fn login_options(&self) -> braintrust_transport::login::LoginOptions {
+        braintrust_transport::login::LoginOptions {
+            api_key: Some(self.api_key().to_owned()),
+            app_url: Some(self.url().to_owned()),
+            env: Some(braintrust_core::env_file::EnvLookup::from_pairs::<&str, &str>([])),
+            ..Default::default()
+        }
+    }
+
     /// The current (merged) rows of an object, in write order.
     pub fn rows(&self, object: &ObjectIds) -> Result<Vec<Value>, StoreError> {
         let store = self.state.store();

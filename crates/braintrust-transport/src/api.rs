@@ -8,17 +8,11 @@
 //! requests share it), and is cached.
 //!
 //! ```
-//! use braintrust_core::env_file::EnvLookup;
 //! use braintrust_transport::api::ApiClient;
-//! use braintrust_transport::login::LoginOptions;
 //!
 //! let server = braintrust_local::LocalServer::start()?;
-//! let client = ApiClient::new(LoginOptions {
-//!     api_key: Some(server.api_key().to_owned()),
-//!     app_url: Some(server.url().to_owned()),
-//!     env: Some(EnvLookup::from_pairs::<&str, &str>([])),
-//!     ..LoginOptions::default()
-//! })?;
+//! // `LoginOptions` with the server's key and URL; `ApiClient::shared()` reads the environment.
+//! let client = ApiClient::new(server.login_options())?;
 //! let org = client.org_blocking()?;
 //! assert_eq!(org.org_name, server.org_name());
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -4,8 +4,7 @@
 mod common;
 
 use braintrust::api::ApiClient;
-use braintrust::env_file::EnvLookup;
-use braintrust::{Invoke, LoginOptions, SpanFutureExt, StartSpan, init_logger, traced};
+use braintrust::{Invoke, SpanFutureExt, StartSpan, init_logger, traced};
 use common::{named, options, rows};
 use serde_json::{Value, json};
 
@@ -33,13 +32,7 @@ async fn invoke_under_a_traced_function_joins_its_trace() {
         .start()
         .unwrap();
     let logger = init_logger(options(&server, "functions-facade")).unwrap();
-    let client = ApiClient::new(LoginOptions {
-        api_key: Some(server.api_key().to_owned()),
-        app_url: Some(server.url().to_owned()),
-        env: Some(EnvLookup::from_pairs::<&str, &str>([])),
-        ..LoginOptions::default()
-    })
-    .unwrap();
+    let client = ApiClient::new(server.login_options()).unwrap();
     let root = logger.start_span(StartSpan::named("request"));
     let label = classify(client, "hello!".into())
         .in_span(root.clone())

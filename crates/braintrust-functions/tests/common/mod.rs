@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 
 /// A client of `server` that ignores the process environment.
 pub fn client(server: &LocalServer) -> ApiClient {
-    client_for(server.url(), server.api_key())
+    ApiClient::new(server.login_options()).expect("client")
 }
 
+/// A client of whatever serves `url` (or nothing), ignoring the process environment.
 pub fn client_for(url: &str, api_key: &str) -> ApiClient {
     ApiClient::new(LoginOptions {
         api_key: Some(api_key.to_owned()),
