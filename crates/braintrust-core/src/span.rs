@@ -32,8 +32,11 @@ pub struct ObjectRef(Arc<ObjectCell>);
 struct ObjectCell {
     object_type: ObjectType,
     ids: OnceLock<ObjectIds>,
-    /// `compute_object_metadata_args` of a lazily resolved project.
+    /// `compute_object_metadata_args` of a lazily resolved project, or the registration request
+    /// of an experiment or dataset.
     lazy_args: Option<Map<String, Value>>,
+    /// The server's description of a registered experiment or dataset.
+    registration: OnceLock<Map<String, Value>>,
 }
 
 impl fmt::Debug for ObjectRef {
@@ -55,6 +58,7 @@ impl ObjectRef {
             object_type,
             ids: cell,
             lazy_args: None,
+            registration: OnceLock::new(),
         }))
     }
 
@@ -76,7 +80,31 @@ impl ObjectRef {
             object_type: ObjectType::ProjectLogs,
             ids: OnceLock::new(),
             lazy_args: Some(args),
+            registration: OnceLock::new(),
         }))
+    }
+
+    /// An experiment or dataset that the sink registers before sending its first rows.
+    /// `request` is the registration request: `project_name` or `project_id` plus the
+    /// object's fields (`name`, `description`, …), as the sink understands them.
+    pub fn registering(object_type: ObjectType, request: Map<String, Value>) -> ObjectRef {
+        ObjectRef(Arc::new(ObjectCell {
+            object_type,
+            ids: OnceLock::new(),
+            lazy_args: Some(request),
+            registration: OnceLock::new(),
+        }))
+    }
+
+    /// What the server answered when the object was registered (its name, ids, creation
+    /// time, …), once known.
+    pub fn registration(&self) -> Option<&Map<String, Value>> {
+        self.0.registration.get()
+    }
+
+    /// Records the server's answer to the registration (the first one wins).
+    pub fn set_registration(&self, registration: Map<String, Value>) {
+        let _ = self.0.registration.set(registration);
     }
 
     /// The kind of object.
@@ -94,12 +122,13 @@ impl ObjectRef {
         let _ = self.0.ids.set(ids);
     }
 
-    /// The arguments of a lazily resolved project, if this is one.
+    /// The arguments of a lazily resolved project (or the registration request of an
+    /// experiment or dataset), if this is one.
     pub fn lazy_args(&self) -> Option<&Map<String, Value>> {
         self.0.lazy_args.as_ref()
     }
 
-    /// The project name of a lazily resolved project.
+    /// The project name of a lazily resolved object.
     pub fn project_name(&self) -> Option<&str> {
         self.lazy_args()?.get("project_name")?.as_str()
     }
@@ -111,7 +140,13 @@ impl ObjectRef {
         }
         match (self.ids(), other.ids()) {
             (Some(a), Some(b)) => a == b,
-            (None, None) => self.lazy_args() == other.lazy_args(),
+            // Two registrations of an experiment or dataset are different objects even with
+            // equal requests; lazily named project logs are the same project.
+            (None, None) => {
+                self.object_type() == ObjectType::ProjectLogs
+                    && other.object_type() == ObjectType::ProjectLogs
+                    && self.lazy_args() == other.lazy_args()
+            }
             _ => false,
         }
     }
@@ -126,8 +161,11 @@ impl ObjectRef {
         };
         let object = match (self.ids(), self.lazy_args()) {
             (Some(ids), _) => SlugObject::Id(ids.id().to_owned()),
-            (None, Some(args)) => SlugObject::Lazy(args.clone()),
-            (None, None) => return None,
+            // Only project logs are exported by name; other objects need their id.
+            (None, Some(args)) if object_type == SpanObjectType::ProjectLogs => {
+                SlugObject::Lazy(args.clone())
+            }
+            (None, _) => return None,
         };
         Some((object_type, object))
     }
@@ -333,6 +371,12 @@ pub trait SpanSink: Send + Sync + fmt::Debug {
     }
     /// A permalink to a span or object (may log in and resolve the object).
     fn permalink(&self, components: &SpanComponents) -> Result<String, LinkError>;
+    /// Registers `object` now if it is not resolved yet, waiting for the answer. Exports of
+    /// spans in experiments need the experiment's id; the default does nothing.
+    fn resolve_object(&self, object: &ObjectRef) -> Result<(), LinkError> {
+        let _ = object;
+        Ok(())
+    }
 }
 
 /// Options of a new span (all optional). Build with the setters:
@@ -908,6 +952,12 @@ impl Span {
     /// The span's components (what [`Span::export`] encodes); `None` for the no-op span.
     pub fn components(&self) -> Option<SpanComponents> {
         let inner = self.inner.as_ref()?;
+        if inner.object.ids().is_none()
+            && inner.object.object_type() != ObjectType::ProjectLogs
+            && let Err(e) = inner.sink.resolve_object(&inner.object)
+        {
+            tracing::warn!("braintrust: cannot export the span: {e}");
+        }
         let (object_type, object) = inner.object.slug_object()?;
         Some(SpanComponents {
             object_type,

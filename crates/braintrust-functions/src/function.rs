@@ -134,7 +134,10 @@ pub async fn get_function(
     version: Option<&str>,
 ) -> Result<FunctionInfo, PromptError> {
     let query: Vec<(&str, &str)> = version.map(|v| ("version", v)).into_iter().collect();
-    let path = format!("/v1/function/{}", crate::load::path_segment(id));
+    let path = format!(
+        "/v1/function/{}",
+        braintrust_transport::api::path_segment(id)
+    );
     match client.get_json(&path, &query).await {
         Ok(row) => Ok(FunctionInfo { row }),
         Err(ApiError::Status { status: 404, .. }) => {

@@ -125,7 +125,7 @@ impl LoadPrompt {
     fn request(&self) -> Result<(String, Query), PromptError> {
         let mut query = Vec::new();
         let path = match (&self.id, &self.slug) {
-            (Some(id), _) => format!("/v1/prompt/{}", path_segment(id)),
+            (Some(id), _) => format!("/v1/prompt/{}", braintrust_transport::api::path_segment(id)),
             (None, Some(slug)) => {
                 match (&self.project_id, &self.project_name) {
                     (Some(id), _) => query.push(("project_id", id.clone())),
@@ -173,18 +173,6 @@ impl LoadPrompt {
 
 /// Query parameters of a request.
 type Query = Vec<(&'static str, String)>;
-
-/// Characters escaped in a URL path segment (all but the unreserved ones).
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// `text` escaped for use as one URL path segment.
-pub(crate) fn path_segment(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
-}
 
 /// Loads a prompt (eagerly; see the [module docs](self) for caching and fallback).
 ///

@@ -76,6 +76,18 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route("/v1/experiment/{id}", get(registry::get_experiment))
         .route(
+            "/v1/experiment/{id}/summarize",
+            get(crate::summary::summarize_experiment),
+        )
+        .route(
+            "/experiment-comparison2",
+            get(crate::summary::experiment_comparison),
+        )
+        .route(
+            "/api/base_experiment/get_id",
+            post(crate::summary::base_experiment_id),
+        )
+        .route(
             "/api/experiment/register",
             post(registry::register_experiment),
         )
@@ -88,6 +100,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             post(registry::create_dataset).get(registry::list_datasets),
         )
         .route("/v1/dataset/{id}", get(registry::get_dataset))
+        .route(
+            "/v1/dataset/{id}/summarize",
+            get(crate::summary::summarize_dataset),
+        )
         .route("/api/dataset/register", post(registry::register_dataset))
         .route(
             "/v1/prompt",
@@ -224,7 +240,10 @@ async fn login(State(state): State<Arc<AppState>>) -> ApiResult {
         "proxy_url": state.base_url,
         "realtime_url": null,
         "is_universal_api": true,
-        "git_metadata": {"collect": "all", "fields": []},
+        // Everything but the diff, which can be large.
+        "git_metadata": {"collect": "some", "fields": [
+            "commit", "branch", "tag", "dirty", "author_name", "author_email",
+            "commit_message", "commit_time"]},
     }]}))
 }
 

@@ -32,6 +32,7 @@ mod read;
 mod record;
 mod registry;
 mod store;
+mod summary;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

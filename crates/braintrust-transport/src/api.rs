@@ -150,7 +150,11 @@ impl ApiClient {
         Ok(ApiClient::from_parts(config, env, http))
     }
 
-    fn from_parts(config: Config, env: EnvLookup, http: Arc<dyn HttpClient>) -> ApiClient {
+    pub(crate) fn from_parts(
+        config: Config,
+        env: EnvLookup,
+        http: Arc<dyn HttpClient>,
+    ) -> ApiClient {
         ApiClient {
             inner: Arc::new(Inner {
                 config,
@@ -308,6 +312,18 @@ fn owned_headers(headers: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// Appends percent-encoded query parameters to `path`.
+/// Characters escaped in a URL path segment (all but the unreserved ones).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `text` escaped for use as one URL path segment (ids in `/v1/{type}/{id}` paths).
+pub fn path_segment(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, SEGMENT).to_string()
+}
+
 fn with_query(path: &str, query: &[(&str, &str)]) -> String {
     use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
     let mut out = path.to_owned();

@@ -142,18 +142,21 @@ pub enum StartError {
     Thread(std::io::Error),
 }
 
-enum Ack {
-    Blocking(Sender<Result<(), FlushError>>),
-    Async(tokio::sync::oneshot::Sender<Result<(), FlushError>>),
+/// Where the worker answers a request: a blocking or an async waiter.
+enum Reply<T> {
+    Blocking(Sender<T>),
+    Async(tokio::sync::oneshot::Sender<T>),
 }
 
-impl Ack {
-    fn send(self, result: Result<(), FlushError>) {
+type Ack = Reply<Result<(), FlushError>>;
+
+impl<T> Reply<T> {
+    fn send(self, result: T) {
         match self {
-            Ack::Blocking(tx) => {
+            Reply::Blocking(tx) => {
                 let _ = tx.send(result);
             }
-            Ack::Async(tx) => {
+            Reply::Async(tx) => {
                 let _ = tx.send(result);
             }
         }
@@ -168,7 +171,7 @@ enum Control {
     Wake,
     Flush(Ack),
     Shutdown(Ack),
-    Resolve(Option<ObjectRef>, Sender<Result<OrgState, String>>),
+    Resolve(Option<ObjectRef>, Reply<Result<OrgState, String>>),
 }
 
 /// The background row sender. Dropping it flushes what is queued and stops the worker.
@@ -333,7 +336,7 @@ impl Batcher {
     pub fn flush(&self) -> Result<(), FlushError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.control
-            .send(Control::Flush(Ack::Blocking(tx)))
+            .send(Control::Flush(Reply::Blocking(tx)))
             .map_err(|_| FlushError::Stopped)?;
         rx.recv().unwrap_or(Err(FlushError::Stopped))
     }
@@ -342,7 +345,7 @@ impl Batcher {
     pub fn flush_timeout(&self, timeout: Duration) -> Result<(), FlushError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.control
-            .send(Control::Flush(Ack::Blocking(tx)))
+            .send(Control::Flush(Reply::Blocking(tx)))
             .map_err(|_| FlushError::Stopped)?;
         rx.recv_timeout(timeout).unwrap_or(Err(FlushError::Stopped))
     }
@@ -351,7 +354,7 @@ impl Batcher {
     pub async fn flush_async(&self) -> Result<(), FlushError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.control
-            .send(Control::Flush(Ack::Async(tx)))
+            .send(Control::Flush(Reply::Async(tx)))
             .map_err(|_| FlushError::Stopped)?;
         rx.await.unwrap_or(Err(FlushError::Stopped))
     }
@@ -371,9 +374,25 @@ impl Batcher {
         }
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.control
-            .send(Control::Resolve(object, tx))
+            .send(Control::Resolve(object, Reply::Blocking(tx)))
             .map_err(|_| "the batcher has stopped".to_owned())?;
         rx.recv()
+            .unwrap_or_else(|_| Err("the batcher has stopped".to_owned()))
+    }
+
+    /// [`Batcher::resolve`] without blocking the caller's thread while waiting.
+    pub async fn resolve_async(&self, object: Option<ObjectRef>) -> Result<OrgState, String> {
+        if let (Some(org), true) = (
+            self.org.get(),
+            object.as_ref().is_none_or(|o| o.ids().is_some()),
+        ) {
+            return Ok(org.clone());
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.control
+            .send(Control::Resolve(object, Reply::Async(tx)))
+            .map_err(|_| "the batcher has stopped".to_owned())?;
+        rx.await
             .unwrap_or_else(|_| Err("the batcher has stopped".to_owned()))
     }
 
@@ -397,7 +416,7 @@ impl Batcher {
             return Ok(());
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let result = match self.control.send(Control::Shutdown(Ack::Blocking(tx))) {
+        let result = match self.control.send(Control::Shutdown(Reply::Blocking(tx))) {
             Ok(()) => rx.recv().unwrap_or(Err(FlushError::Stopped)),
             Err(_) => Err(FlushError::Stopped),
         };
@@ -545,7 +564,7 @@ impl Worker {
                         }
                         Ok(org)
                     });
-                    let _ = reply.send(result);
+                    reply.send(result);
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if !sync && !pending.is_empty() {
@@ -637,7 +656,7 @@ impl Worker {
         let mut rows = Vec::with_capacity(pending.len());
         for row in pending {
             if let Some(object) = row.object.as_ref().filter(|o| o.ids().is_none()) {
-                let name = object.project_name().unwrap_or_default().to_owned();
+                let name = format!("{:?}", object.lazy_args());
                 let ok = !failed_names.contains(&name) && {
                     match self.resolve_with_retries(object).await {
                         Ok(()) => true,

@@ -9,12 +9,19 @@
 //!   merging, masking, packing by rows and bytes, overflow uploads, retries, payload dumps, and
 //!   counters for every row it cannot deliver;
 //! * [`logger`]: [`logger::init_logger`], [`logger::Logger`] and the top-level span functions;
-//! * [`api`]: [`api::ApiClient`], request/response calls (prompts, functions) from any runtime.
+//! * [`api`]: [`api::ApiClient`], request/response calls (prompts, functions) from any runtime;
+//! * [`experiment`]: [`experiment::init_experiment`], [`experiment::Experiment`] and summaries;
+//! * [`dataset`]: [`dataset::init_dataset`] and [`dataset::Dataset`] records;
+//! * [`fetch`]: reading rows back page by page; [`git`]: the git metadata of experiments.
 
 pub mod api;
 pub mod batcher;
 pub mod config;
+pub mod dataset;
 mod exit;
+pub mod experiment;
+pub mod fetch;
+pub mod git;
 pub mod http;
 pub mod logger;
 pub mod login;

@@ -33,6 +33,7 @@ use braintrust_core::span_components::{SlugError, SlugObject, SlugVersion, SpanC
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
+use crate::api::ApiClient;
 use crate::batcher::{Batcher, BatcherOptions, BatcherStats, StartError};
 use crate::config::{Config, ConfigError, mask_api_key};
 use crate::http::{HttpClient, HttpOptions, HyperClient};
@@ -241,44 +242,30 @@ struct LoggerShared {
 }
 
 static CURRENT_LOGGER: RwLock<Option<Logger>> = RwLock::new(None);
-static LIVE_LOGGERS: Mutex<Vec<Weak<LoggerShared>>> = Mutex::new(Vec::new());
+static LIVE: Mutex<Vec<Weak<dyn Live>>> = Mutex::new(Vec::new());
+
+/// A logger, experiment or dataset whose sender is flushed by [`flush`] and at process exit.
+pub(crate) trait Live: Send + Sync {
+    fn batcher(&self) -> &Batcher;
+    fn config(&self) -> &Config;
+}
+
+impl Live for LoggerShared {
+    fn batcher(&self) -> &Batcher {
+        &self.batcher
+    }
+
+    fn config(&self) -> &Config {
+        &self.config
+    }
+}
 
 /// Creates a logger. Reads configuration but performs no network I/O: login, project
 /// registration and the payload-limit probe happen in the background when rows are first sent.
 /// Fails only on invalid settings or a missing API key.
 pub fn init_logger(options: LoggerOptions) -> Result<Logger, InitError> {
-    let lookup = options.env.clone().unwrap_or_else(EnvLookup::process);
-    let mut config = Config::from_lookup(&lookup)?;
-    let trim = |s: String| s.trim().trim_end_matches('/').to_owned();
-    if let Some(key) = options.api_key {
-        config.api_key = Some(key);
-    }
-    if config
-        .api_key
-        .as_deref()
-        .is_none_or(|k| k.trim().is_empty())
-    {
-        return Err(LoginError::MissingApiKey.into());
-    }
-    if let Some(url) = options.app_url {
-        config.app_url = trim(url);
-        if lookup.get("BRAINTRUST_APP_PUBLIC_URL").is_none() {
-            config.app_public_url = config.app_url.clone();
-        }
-    }
-    if let Some(url) = options.api_url {
-        config.api_url = Some(trim(url));
-    }
-    if let Some(org) = options.org_name {
-        config.org_name = Some(org);
-    }
-    macro_rules! set {
-        ($($field:ident),*) => { $(if let Some(v) = options.$field { config.$field = v; })* };
-    }
-    set!(batch_size, num_retries, queue_size, sync_flush);
-    if let Some(size) = options.max_request_size {
-        config.max_request_size = Some(size);
-    }
+    let connection = connect(&options)?;
+    let config = connection.config;
     let object = match (
         options.project_id,
         options.project,
@@ -292,9 +279,71 @@ pub fn init_logger(options: LoggerOptions) -> Result<Logger, InitError> {
             ObjectRef::project_named(name.unwrap_or_else(|| DEFAULT_PROJECT.to_owned()))
         }
     };
+    let shared = Arc::new(LoggerShared {
+        batcher: connection.batcher,
+        object,
+        id_format: connection.id_format,
+        async_flush: options.async_flush,
+        config,
+    });
+    register_live(shared.clone());
+    braintrust_core::context::enable();
+    let logger = Logger { shared };
+    if options.set_current {
+        replace_current_logger(Some(logger.clone()));
+    }
+    Ok(logger)
+}
+
+/// What loggers, experiments and datasets share: settings, a background sender and the HTTP
+/// client it uses.
+pub(crate) struct Connection {
+    pub(crate) config: Config,
+    pub(crate) batcher: Batcher,
+    pub(crate) lookup: EnvLookup,
+    pub(crate) id_format: IdFormat,
+    pub(crate) http: Arc<dyn HttpClient>,
+}
+
+/// The settings of `options` over the environment, and the HTTP client to use.
+fn settings(
+    options: &LoggerOptions,
+) -> Result<(Config, EnvLookup, Arc<dyn HttpClient>, BatcherOptions), InitError> {
+    let lookup = options.env.clone().unwrap_or_else(EnvLookup::process);
+    let mut config = Config::from_lookup(&lookup)?;
+    let trim = |s: &String| s.trim().trim_end_matches('/').to_owned();
+    if let Some(key) = &options.api_key {
+        config.api_key = Some(key.clone());
+    }
+    if config
+        .api_key
+        .as_deref()
+        .is_none_or(|k| k.trim().is_empty())
+    {
+        return Err(LoginError::MissingApiKey.into());
+    }
+    if let Some(url) = &options.app_url {
+        config.app_url = trim(url);
+        if lookup.get("BRAINTRUST_APP_PUBLIC_URL").is_none() {
+            config.app_public_url = config.app_url.clone();
+        }
+    }
+    if let Some(url) = &options.api_url {
+        config.api_url = Some(trim(url));
+    }
+    if let Some(org) = &options.org_name {
+        config.org_name = Some(org.clone());
+    }
+    macro_rules! set {
+        ($($field:ident),*) => { $(if let Some(v) = options.$field { config.$field = v; })* };
+    }
+    set!(batch_size, num_retries, queue_size, sync_flush);
+    if let Some(size) = options.max_request_size {
+        config.max_request_size = Some(size);
+    }
     let mut batcher_options = BatcherOptions::from_config(config.clone());
-    if let Some(http) = options.http {
-        batcher_options.http = http;
+    if let Some(http) = &options.http {
+        batcher_options.http = http.clone();
     }
     if let Some(t) = options.enqueue_timeout {
         batcher_options.enqueue_timeout = t;
@@ -305,57 +354,95 @@ pub fn init_logger(options: LoggerOptions) -> Result<Logger, InitError> {
     if let Some(i) = options.flush_interval {
         batcher_options.flush_interval = i;
     }
-    let client: Arc<dyn HttpClient> = match options.http_client {
-        Some(client) => client,
+    let http: Arc<dyn HttpClient> = match &options.http_client {
+        Some(client) => client.clone(),
         None => Arc::new(
             HyperClient::with_env(batcher_options.http.clone(), |name| lookup.get(name))
                 .map_err(StartError::from)?,
         ),
     };
-    let batcher = Batcher::with_client(batcher_options, client)?;
-    let shared = Arc::new(LoggerShared {
-        batcher,
-        object,
+    Ok((config, lookup, http, batcher_options))
+}
+
+/// Reads the settings of `options` (over the environment) and starts a background sender.
+/// Performs no network I/O; fails on invalid settings or a missing API key.
+pub(crate) fn connect(options: &LoggerOptions) -> Result<Connection, InitError> {
+    let (config, lookup, http, batcher_options) = settings(options)?;
+    let batcher = Batcher::with_client(batcher_options, http.clone())?;
+    Ok(Connection {
         id_format: IdFormat::from_lookup(&lookup),
-        async_flush: options.async_flush,
         config,
-    });
-    register(&shared);
-    braintrust_core::context::enable();
-    let logger = Logger { shared };
-    if options.set_current {
-        replace_current_logger(Some(logger.clone()));
-    }
-    Ok(logger)
+        batcher,
+        lookup,
+        http,
+    })
 }
 
-fn register(shared: &Arc<LoggerShared>) {
-    let mut live = LIVE_LOGGERS.lock().unwrap_or_else(|e| e.into_inner());
+/// An API client with the credentials of `options` (no background sender).
+pub(crate) fn api_client(options: &LoggerOptions) -> Result<ApiClient, InitError> {
+    let (config, lookup, http, _) = settings(options)?;
+    Ok(ApiClient::from_parts(config, lookup, http))
+}
+
+/// Adds a sender to the live list (flushed by [`flush`] and at process exit).
+pub(crate) fn register_live(shared: Arc<dyn Live>) {
+    let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
     live.retain(|w| w.strong_count() > 0);
-    live.push(Arc::downgrade(shared));
-    if !shared.config.disable_atexit_flush {
-        crate::exit::flush_at_exit(flush_live_loggers_at_exit);
+    live.push(Arc::downgrade(&shared));
+    if !shared.config().disable_atexit_flush {
+        crate::exit::flush_at_exit(flush_live_at_exit);
     }
 }
 
-fn live_loggers() -> Vec<Arc<LoggerShared>> {
-    LIVE_LOGGERS
-        .lock()
+fn live_senders() -> Vec<Arc<dyn Live>> {
+    LIVE.lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
         .filter_map(Weak::upgrade)
         .collect()
 }
 
-fn flush_live_loggers_at_exit() {
-    for shared in live_loggers() {
-        if shared.config.disable_atexit_flush {
+fn flush_live_at_exit() {
+    for shared in live_senders() {
+        if shared.config().disable_atexit_flush {
             continue;
         }
-        if let Err(e) = shared.batcher.flush_timeout(EXIT_FLUSH_TIMEOUT) {
+        if let Err(e) = shared.batcher().flush_timeout(EXIT_FLUSH_TIMEOUT) {
             tracing::warn!("braintrust: flush at exit failed: {e}");
         }
     }
+}
+
+/// A permalink to the span or object `components` name, resolving it through `batcher`.
+pub(crate) fn object_permalink(
+    batcher: &Batcher,
+    config: &Config,
+    components: &SpanComponents,
+) -> Result<String, LinkError> {
+    let object = match &components.object {
+        SlugObject::Id(id) => {
+            ObjectRef::resolved(ObjectIds::new(components.object_type.into(), id.clone()))
+        }
+        SlugObject::Lazy(args) => ObjectRef::lazy(args.clone()),
+    };
+    let org = batcher
+        .resolve(Some(object.clone()))
+        .map_err(LinkError::Resolve)?;
+    let ids = object
+        .ids()
+        .ok_or_else(|| LinkError::Resolve("the project could not be resolved".into()))?;
+    let mut link = format!(
+        "{}/app/{}/object?object_type={}&object_id={}",
+        config.app_public_url,
+        utf8_percent_encode(&org.org_name, URL_COMPONENT),
+        ids.object_type(),
+        utf8_percent_encode(ids.id(), URL_COMPONENT),
+    );
+    if let Some(row) = &components.row {
+        link.push_str("&id=");
+        link.extend(utf8_percent_encode(&row.row_id, URL_COMPONENT));
+    }
+    Ok(link)
 }
 
 impl SpanSink for LoggerShared {
@@ -381,31 +468,7 @@ impl SpanSink for LoggerShared {
     }
 
     fn permalink(&self, components: &SpanComponents) -> Result<String, LinkError> {
-        let object = match &components.object {
-            SlugObject::Id(id) => {
-                ObjectRef::resolved(ObjectIds::new(components.object_type.into(), id.clone()))
-            }
-            SlugObject::Lazy(args) => ObjectRef::lazy(args.clone()),
-        };
-        let org = self
-            .batcher
-            .resolve(Some(object.clone()))
-            .map_err(LinkError::Resolve)?;
-        let ids = object
-            .ids()
-            .ok_or_else(|| LinkError::Resolve("the project could not be resolved".into()))?;
-        let mut link = format!(
-            "{}/app/{}/object?object_type={}&object_id={}",
-            self.config.app_public_url,
-            utf8_percent_encode(&org.org_name, URL_COMPONENT),
-            ids.object_type(),
-            utf8_percent_encode(ids.id(), URL_COMPONENT),
-        );
-        if let Some(row) = &components.row {
-            link.push_str("&id=");
-            link.extend(utf8_percent_encode(&row.row_id, URL_COMPONENT));
-        }
-        Ok(link)
+        object_permalink(&self.batcher, &self.config, components)
     }
 }
 
@@ -566,11 +629,12 @@ pub fn start_span(options: StartSpan) -> Span {
     braintrust_core::context::start_span(options)
 }
 
-/// Flushes every live logger; returns the first error after trying them all.
+/// Flushes every live logger, experiment and dataset; returns the first error after trying
+/// them all.
 pub fn flush() -> Result<(), FlushError> {
     let mut result = Ok(());
-    for shared in live_loggers() {
-        let r = shared.batcher.flush();
+    for shared in live_senders() {
+        let r = shared.batcher().flush();
         if result.is_ok() {
             result = r;
         }

@@ -6,11 +6,12 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use braintrust_core::object::ObjectIds;
+use braintrust_core::object::{ObjectIds, ObjectType};
 use braintrust_core::span::ObjectRef;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::config::Config;
+use crate::git::{GitMetadataSettings, ancestor_commits, collect_repo_info};
 use crate::http::{HttpClient, HttpRequest, HttpResponse, Method};
 use crate::login::{OrgState, login};
 
@@ -123,43 +124,70 @@ impl Remote {
         }
     }
 
-    /// Resolves a lazily named project (get-or-create by name through `POST /v1/project`).
+    /// Resolves a lazily named object: project logs by project name (get-or-create through
+    /// `POST /v1/project`); experiments and datasets by registering them (`POST /v1/experiment`,
+    /// `POST /v1/dataset`) in their project.
     pub(crate) async fn resolve(&mut self, object: &ObjectRef) -> Result<(), RemoteError> {
         if object.ids().is_some() {
             return Ok(());
         }
-        let Some(name) = object.project_name().map(str::to_owned) else {
+        let Some(args) = object.lazy_args().cloned() else {
             return Err(RemoteError::fatal(
                 "the object has neither ids nor a project name".into(),
             ));
         };
-        if let Some(id) = self.projects.get(&name) {
-            object.set_ids(ObjectIds::project_logs(id.clone()));
-            return Ok(());
+        match object.object_type() {
+            ObjectType::ProjectLogs | ObjectType::PlaygroundLogs => {
+                let id = self.project_id(&args).await?;
+                object.set_ids(ObjectIds::project_logs(id));
+            }
+            ObjectType::Experiment => {
+                let registered = self.register_experiment(args).await?;
+                set_registered(object, registered, ObjectIds::experiment)?;
+            }
+            ObjectType::Dataset => {
+                let project_id = self.project_id(&args).await?;
+                let mut body = Map::new();
+                body.insert("project_id".into(), Value::String(project_id));
+                for key in ["name", "description", "metadata"] {
+                    if let Some(v) = args.get(key).filter(|v| !v.is_null()) {
+                        body.insert(key.into(), v.clone());
+                    }
+                }
+                let registered = self.post_object("dataset", Value::Object(body)).await?;
+                set_registered(object, registered, ObjectIds::dataset)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The id of the project `args` names: its `project_id`, else its `project_name`
+    /// registered get-or-create (cached).
+    async fn project_id(&mut self, args: &Map<String, Value>) -> Result<String, RemoteError> {
+        if let Some(id) = args.get("project_id").and_then(Value::as_str) {
+            return Ok(id.to_owned());
+        }
+        let Some(name) = args.get("project_name").and_then(Value::as_str) else {
+            return Err(RemoteError::fatal(
+                "the object has neither a project id nor a project name".into(),
+            ));
+        };
+        if let Some(id) = self.projects.get(name) {
+            return Ok(id.clone());
         }
         let org = self.org().await?;
-        let api_url = self.api_url().await?;
         let mut body = json!({"name": name, "org_name": org.org_name});
-        if let Some(group) = object
-            .lazy_args()
-            .and_then(|a| a.get("project_group_name"))
-            .filter(|g| g.is_string())
-        {
+        if let Some(group) = args.get("project_group_name").filter(|g| g.is_string()) {
             body["project_group_name"] = group.clone();
         }
-        let request = self
-            .request(Method::Post, format!("{api_url}/v1/project"))
-            .header("Content-Type", "application/json")
-            .body(body.to_string().into_bytes());
-        let response = self.client.send(request).await.map_err(|e| RemoteError {
-            message: format!("registering project {name:?}: {e}"),
-            retryable: true,
-        })?;
-        let value = json_ok(&response).map_err(|e| RemoteError {
-            message: format!("registering project {name:?}: {e}"),
-            retryable: is_retryable(response.status),
-        })?;
-        let id = value
+        let project = self
+            .post_object("project", body)
+            .await
+            .map_err(|e| RemoteError {
+                message: format!("registering project {name:?}: {}", e.message),
+                retryable: e.retryable,
+            })?;
+        let id = project
             .get("id")
             .and_then(Value::as_str)
             .ok_or_else(|| {
@@ -168,9 +196,115 @@ impl Remote {
                 ))
             })?
             .to_owned();
-        self.projects.insert(name, id.clone());
-        object.set_ids(ObjectIds::project_logs(id));
-        Ok(())
+        self.projects.insert(name.to_owned(), id.clone());
+        Ok(id)
+    }
+
+    /// `POST /v1/experiment` with the registration request, after resolving its project and
+    /// a base experiment given by name.
+    async fn register_experiment(
+        &mut self,
+        args: Map<String, Value>,
+    ) -> Result<Map<String, Value>, RemoteError> {
+        let project_id = self.project_id(&args).await?;
+        let mut body = args;
+        body.remove("project_name");
+        body.remove("project_group_name");
+        body.insert("project_id".into(), Value::String(project_id.clone()));
+        let call_git = body
+            .remove("git_metadata_settings")
+            .and_then(|v| GitMetadataSettings::from_json(&v));
+        let dir = std::env::current_dir().unwrap_or_default();
+        if body.get("repo_info").is_none_or(Value::is_null) {
+            let org = self.org().await?;
+            let org_git = org
+                .git_metadata
+                .as_ref()
+                .and_then(GitMetadataSettings::from_json);
+            let settings = GitMetadataSettings::merge(call_git.as_ref(), org_git.as_ref());
+            if let Some(info) = collect_repo_info(&dir, &settings) {
+                body.insert("repo_info".into(), json!(info));
+            }
+        }
+        let has_base = body.get("base_exp_id").is_some_and(Value::is_string)
+            || body.get("base_experiment").is_some_and(Value::is_string);
+        if !has_base {
+            body.insert("ancestor_commits".into(), json!(ancestor_commits(&dir)));
+        }
+        if let Some(Value::String(base)) = body.remove("base_experiment") {
+            match self.experiment_named(&project_id, &base).await? {
+                Some(id) => {
+                    body.insert("base_exp_id".into(), Value::String(id));
+                }
+                None => tracing::warn!(
+                    "braintrust: base experiment {base:?} not found; comparing with the default"
+                ),
+            }
+        }
+        body.retain(|_, v| !v.is_null());
+        self.post_object("experiment", Value::Object(body)).await
+    }
+
+    /// The id of the experiment called `name` in a project, if there is one.
+    async fn experiment_named(
+        &mut self,
+        project_id: &str,
+        name: &str,
+    ) -> Result<Option<String>, RemoteError> {
+        let org = self.org().await?;
+        let api_url = self.api_url().await?;
+        let query = [
+            ("experiment_name", name),
+            ("project_id", project_id),
+            ("org_name", org.org_name.as_str()),
+        ];
+        let url = format!("{api_url}/v1/experiment?{}", encode_query(&query));
+        let response = self
+            .client
+            .send(self.request(Method::Get, url))
+            .await
+            .map_err(|e| RemoteError {
+                message: format!("looking up experiment {name:?}: {e}"),
+                retryable: true,
+            })?;
+        let value = json_ok(&response).map_err(|e| RemoteError {
+            message: format!("looking up experiment {name:?}: {e}"),
+            retryable: is_retryable(response.status),
+        })?;
+        Ok(value
+            .get("objects")
+            .and_then(Value::as_array)
+            .and_then(|objects| objects.first())
+            .and_then(|o| o.get("id"))
+            .and_then(Value::as_str)
+            .map(str::to_owned))
+    }
+
+    /// `POST /v1/{kind}` with a JSON body; the object the server answers with.
+    async fn post_object(
+        &mut self,
+        kind: &str,
+        body: Value,
+    ) -> Result<Map<String, Value>, RemoteError> {
+        let api_url = self.api_url().await?;
+        let request = self
+            .request(Method::Post, format!("{api_url}/v1/{kind}"))
+            .header("Content-Type", "application/json")
+            .body(body.to_string().into_bytes());
+        let response = self.client.send(request).await.map_err(|e| RemoteError {
+            message: format!("registering the {kind}: {e}"),
+            retryable: true,
+        })?;
+        match json_ok(&response) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(RemoteError::fatal(format!(
+                "registering the {kind}: the response is not an object"
+            ))),
+            Err(e) => Err(RemoteError {
+                message: format!("registering the {kind}: {e}"),
+                retryable: is_retryable(response.status),
+            }),
+        }
     }
 
     /// The payload limit: `GET /version` once; on any failure 6 MiB (or the configured size)
@@ -204,6 +338,32 @@ impl Remote {
         self.limit = Some(limit);
         limit
     }
+}
+
+/// Records a registered object's ids (from its `id`) and the server's description of it.
+fn set_registered(
+    object: &ObjectRef,
+    registered: Map<String, Value>,
+    ids: fn(String) -> ObjectIds,
+) -> Result<(), RemoteError> {
+    let id = registered
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| RemoteError::fatal("the registration response has no `id`".into()))?
+        .to_owned();
+    object.set_registration(registered);
+    object.set_ids(ids(id));
+    Ok(())
+}
+
+/// `k=v&…` with RFC 3986 escaping.
+fn encode_query(pairs: &[(&str, &str)]) -> String {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, NON_ALPHANUMERIC)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The JSON body of a 2xx response, or an error naming the status and body.
