@@ -778,6 +778,11 @@ impl Span {
                 }
             }
         }
+        // An `id` logged at start names the span's row (an upsert id).
+        let mut identity = identity;
+        if let Some(Value::String(id)) = fields.remove("id") {
+            identity.row_id = id;
+        }
         let identity = Arc::new(identity);
         crate::context::enable();
         sink.submit(PendingRow {

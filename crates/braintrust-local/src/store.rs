@@ -100,6 +100,8 @@ impl Store {
     /// Opens (creating if needed) a store in a file.
     pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
+        // Several processes (nextest runs one per test) may share a file: wait for locks.
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
         // Big pages hold many multi-kilobyte rows each (a page size only applies to new files).
         conn.execute_batch(
             "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;

@@ -810,6 +810,24 @@ pub async fn open_experiment(
 }
 
 impl ReadonlyExperiment {
+    /// Opens the experiment with this id (`GET /v1/experiment/{id}`).
+    pub async fn open_by_id(
+        api: ApiClient,
+        id: &str,
+    ) -> Result<ReadonlyExperiment, ExperimentError> {
+        let path = format!("/v1/experiment/{}", crate::api::path_segment(id));
+        let info = api
+            .get_json(&path, &[])
+            .await?
+            .as_object()
+            .cloned()
+            .ok_or_else(|| ExperimentError::NotFound {
+                project: String::new(),
+                name: id.to_owned(),
+            })?;
+        Ok(ReadonlyExperiment { api, info })
+    }
+
     /// The experiment's id.
     pub fn id(&self) -> &str {
         self.info
