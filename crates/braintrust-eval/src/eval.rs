@@ -543,7 +543,9 @@ where
 /// Where the cases' spans go.
 enum Destination {
     Experiment(Experiment),
-    Parent(String),
+    /// Under an exported span, through a logger made from the eval's connection, else
+    /// through the current logger.
+    Parent(String, Option<braintrust_transport::logger::Logger>),
     Nowhere,
 }
 
@@ -628,7 +630,14 @@ where
         }
         Destination::Nowhere
     } else if let Some(parent) = &options.parent {
-        Destination::Parent(parent.clone())
+        let logger = match &options.connection {
+            Some(c) => Some(
+                braintrust_transport::logger::init_logger(c.clone().set_current(false))
+                    .map_err(|e| EvalError::InvalidOption(e.to_string()))?,
+            ),
+            None => None,
+        };
+        Destination::Parent(parent.clone(), logger)
     } else {
         let connection = match &options.connection {
             Some(c) => c.clone(),
@@ -822,8 +831,12 @@ where
                 summary.summary_skipped = Some("Score summarization was disabled".into());
             }
         }
-        Destination::Parent(_) => {
-            if let Err(e) = braintrust_transport::logger::flush() {
+        Destination::Parent(_, logger) => {
+            let flushed = match logger {
+                Some(logger) => logger.flush_async().await,
+                None => braintrust_transport::logger::flush(),
+            };
+            if let Err(e) = flushed {
                 eprintln!("Warning: the eval's rows were not all delivered: {e}");
             }
         }
@@ -897,7 +910,10 @@ impl<I, O, E> Shared<I, O, E> {
             .event(event);
         match &self.destination {
             Destination::Experiment(experiment) => experiment.start_span(options.parent("")),
-            Destination::Parent(parent) => {
+            Destination::Parent(parent, Some(logger)) => {
+                logger.start_span(options.parent(parent.clone()))
+            }
+            Destination::Parent(parent, None) => {
                 braintrust_core::context::start_span(options.parent(parent.clone()))
             }
             Destination::Nowhere => Span::noop(),
@@ -926,11 +942,12 @@ async fn interruptible<T>(
     token: &CancellationToken,
     deadline: Option<tokio::time::Instant>,
 ) -> Result<T, Interrupted> {
+    // Cancellation is checked first: a task that ends because it saw the token is cancelled.
     tokio::select! {
         biased;
-        value = fut => Ok(value),
         () = token.cancelled() => Err(Interrupted::Cancelled),
         () = sleep_until(deadline), if deadline.is_some() => Err(Interrupted::TimedOut),
+        value = fut => Ok(value),
     }
 }
 
@@ -1008,8 +1025,7 @@ where
                 e
             } else {
                 Event::new()
-            })
-            .set_current(false),
+            }),
     );
     let hooks = EvalHooks::new(HooksInit {
         metadata: case.metadata.clone(),
@@ -1189,8 +1205,7 @@ fn scorer_span(root: &Span, name: &str, span_type: SpanType, input: &Value, logg
     propagated.insert("span_attributes".into(), json!({"purpose": "scorer"}));
     let mut options = StartSpan::new()
         .attributes(attributes)
-        .propagated_event(propagated)
-        .set_current(false);
+        .propagated_event(propagated);
     if logging {
         options = options.event(Event::new().input(input.clone()));
     }
@@ -1207,11 +1222,19 @@ async fn score_case<I, O, E>(
     let scorer_runs = shared.scorers.iter().map(|scorer| {
         let name = scorer.name().into_owned();
         let span = scorer_span(root, &name, SpanType::Score, span_input, logging);
-        let fut = AssertUnwindSafeFuture(scorer.score(args)).in_span(span.clone());
+        // Synchronous scorers do their work when called: call inside the span, catching
+        // panics there as well as in the future.
+        let created = span.in_scope(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scorer.score(args)))
+        });
+        let fut = created.map(|f| AssertUnwindSafeFuture(f).in_span(span.clone()));
         async move {
-            let outcome = match fut.await {
-                Ok(r) => r,
-                Err(panic) => Err(Box::new(Panicked(panic)) as BoxError),
+            let outcome = match fut {
+                Err(p) => Err(Box::new(Panicked(panic_message(&*p))) as BoxError),
+                Ok(fut) => match fut.await {
+                    Ok(r) => r,
+                    Err(panic) => Err(Box::new(Panicked(panic)) as BoxError),
+                },
             };
             (name, span, outcome)
         }

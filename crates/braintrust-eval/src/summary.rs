@@ -156,6 +156,11 @@ impl EvalSummary {
     pub fn score(&self, name: &str) -> Option<&ScoreStats> {
         self.scores.iter().find(|s| s.name == name)
     }
+
+    /// The metric `name` (from the server).
+    pub fn metric(&self, name: &str) -> Option<&MetricSummary> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
 }
 
 /// Every result and the summary.
