@@ -452,9 +452,8 @@ async fn concurrency_is_bounded_and_data_is_pulled_lazily() {
     let lag = Arc::new(AtomicUsize::new(0));
     let source = {
         let pulled = pulled.clone();
-        (0..40u32).map(move |i| {
+        (0..40u32).inspect(move |_| {
             pulled.fetch_add(1, Ordering::SeqCst);
-            i
         })
     };
     let (p, f, k, l) = (pulled.clone(), in_flight.clone(), peak.clone(), lag.clone());
