@@ -508,6 +508,11 @@ where
         self
     }
 
+    /// Whether a reporter will print the run.
+    pub fn has_reporter(&self) -> bool {
+        self.reporter.is_some()
+    }
+
     /// The names of the scorers and classifiers (what the dev server's `/list` shows).
     pub fn scorer_names(&self) -> Vec<String> {
         self.scorers.iter().map(|s| s.name().into_owned()).collect()

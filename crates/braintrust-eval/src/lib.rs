@@ -21,6 +21,8 @@ pub mod score;
 pub mod scorers;
 pub mod summary;
 pub mod task;
+#[doc(hidden)]
+pub mod testing;
 
 pub use case::{Data, DataError, EvalCase};
 pub use eval::{

@@ -5,6 +5,7 @@
 use proc_macro::TokenStream;
 
 mod attr;
+mod eval;
 mod expand;
 
 /// Turns a function into a span: each call starts a span under the current span (else a root
@@ -36,4 +37,26 @@ pub fn traced(args: TokenStream, item: TokenStream) -> TokenStream {
             quote::quote!(#original #error).into()
         }
     }
+}
+
+/// Turns a function returning an `Eval` into a `#[test]` that runs it (on a fresh runtime for
+/// `async fn`), flushes, prints the report, and fails on task errors, an incomplete run, or a
+/// failed gate. Gates go in an `#[eval(…)]` attribute: `min_score("name", min)`,
+/// `max_regressions = n`, `pass_rate(threshold, min_rate)`, `allow_task_errors`, and
+/// `crate = path` for a renamed dependency.
+///
+/// ```
+/// braintrust::eval! {
+///     #[eval(min_score("ExactMatch", 0.9))]
+///     fn greeting() -> braintrust::Eval<String, String, String> {
+///         braintrust::Eval::new("greeting")
+///             .data(vec![braintrust::EvalCase::new("Ada".to_string()).expected("Hi Ada".to_string())])
+///             .task(|name, _| format!("Hi {name}"))
+///             .add_scorer(braintrust::scorers::ExactMatch::new())
+///     }
+/// }
+/// ```
+#[proc_macro]
+pub fn eval(input: TokenStream) -> TokenStream {
+    eval::eval(input.into()).into()
 }

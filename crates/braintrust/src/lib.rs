@@ -39,9 +39,15 @@
 //! prompt into the arguments of an LLM call; [`invoke()`] / [`invoke_stream`] run a function on
 //! the server (see [`functions`]).
 //!
+//! Evals: [`Eval`] runs a task over data with scorers, as an experiment (or, without an API
+//! key, against a local store so each run is compared with the previous one); [`eval!`] makes
+//! one a `#[test]` with pass/fail gates. Experiments and datasets: [`init_experiment`],
+//! [`init_dataset`].
+//!
 //! The crates behind this facade can be used on their own: `braintrust-core` (span model),
-//! `braintrust-transport` (HTTP, batching, loggers), `braintrust-functions` (prompts and
-//! functions), `braintrust-local` (a local server).
+//! `braintrust-transport` (HTTP, batching, loggers, experiments, datasets),
+//! `braintrust-functions` (prompts and functions), `braintrust-eval` (evals),
+//! `braintrust-local` (a local server).
 
 #[doc(inline)]
 pub use braintrust_core::{
@@ -74,7 +80,18 @@ pub use braintrust_transport::login::{
 #[doc(inline)]
 pub use braintrust_core::traced::{traced, traced_async, wrap_traced};
 #[doc(inline)]
-pub use braintrust_macros::traced;
+pub use braintrust_macros::{eval, traced};
+
+/// Evals: the runner, scorers, summaries (the `braintrust-eval` crate).
+pub use braintrust_eval as evals;
+pub use braintrust_eval::{
+    CaseError, Classification, Data, Eval, EvalCase, EvalError, EvalHooks, EvalResult,
+    EvalResultWithSummary, EvalSummary, Gates, Score, Scorer, ScorerArgs, scorers,
+};
+pub use braintrust_transport::dataset::{Dataset, DatasetOptions, DatasetRecord, init_dataset};
+pub use braintrust_transport::experiment::{
+    Experiment, ExperimentOptions, ExperimentSummary, current_experiment, init_experiment,
+};
 
 pub mod traced_guide;
 
@@ -83,6 +100,12 @@ pub mod traced_guide;
 #[doc(hidden)]
 pub mod __private {
     pub use braintrust_core::traced::__private::*;
+
+    /// Support for `eval!`.
+    pub mod eval {
+        pub use braintrust_eval::Gates;
+        pub use braintrust_eval::testing::{run_test, run_test_async};
+    }
 }
 
 /// Spawns a future on the current tokio runtime with the current span carried into the task.

@@ -1,0 +1,8 @@
+braintrust::eval! {
+    #[eval(min_score("x", "high"))]
+    fn bad_value() -> braintrust::Eval<i32, i32, i32> {
+        braintrust::Eval::new("x").data(vec![1]).task(|i, _| *i).scorer("one", |_| 1.0)
+    }
+}
+
+fn main() {}
