@@ -2,7 +2,8 @@
 //! answering workflow through the public API (`#[traced]` functions, sync and async, nested
 //! spans, a child carried into a spawned task and another into a thread, and a trace resumed
 //! from an export slug as a second service would), flushes, reads the trace back from the
-//! server and prints it as a tree with timings.
+//! server and prints it as a tree with timings; then runs an eval of the retrieval step as an
+//! experiment and prints its summary table.
 //!
 //! Run: `cargo run --example quickstart`
 
@@ -11,7 +12,9 @@ use std::time::Duration;
 
 use braintrust::env_file::EnvLookup;
 use braintrust::object::ObjectIds;
-use braintrust::{Event, LoggerOptions, SpanFutureExt, SpanType, StartSpan, traced};
+use braintrust::{
+    Eval, EvalCase, Event, LoggerOptions, SpanFutureExt, SpanType, StartSpan, traced,
+};
 use braintrust_local::LocalServer;
 use serde_json::{Value, json};
 
@@ -115,6 +118,36 @@ async fn main() -> Result<(), Error> {
     println!("\ntrace {} ({} spans):", root.root_span_id(), rows.len());
     print_tree(&rows);
     println!("\npermalink: {}", root.permalink()?);
+
+    // Then an eval of the retrieval step: an experiment in the same local server, each case
+    // traced as eval -> task (with the #[traced] retrieve span inside) -> one span per scorer,
+    // summarized by the server and printed as a table.
+    let offline = LoggerOptions::new()
+        .api_key(server.api_key())
+        .app_url(server.url())
+        .env(EnvLookup::from_pairs::<&str, &str>([]));
+    let result =
+        Eval::<String, Vec<String>, String>::new("quickstart")
+            .data(["spans", "evals", "prompts"].map(|topic| {
+                EvalCase::new(topic.to_owned()).expected(format!("doc about {topic}"))
+            }))
+            .try_task(|topic, _| retrieve(topic))
+            .scorer("top_hit", |args| {
+                args.expected
+                    .is_some_and(|e| args.output.first() == Some(e))
+            })
+            .scorer("found_faq", |args| {
+                args.output.iter().any(|d| d == "faq.md")
+            })
+            .experiment_name("retrieval")
+            .connection(offline)
+            .run()
+            .await?;
+    println!(
+        "\neval: {} cases, top_hit {:.0}%",
+        result.results.len(),
+        100.0 * result.summary.score("top_hit").map_or(0.0, |s| s.mean)
+    );
     Ok(())
 }
 

@@ -370,6 +370,17 @@ impl<I: Send + 'static, E: Send + 'static, C: Into<EvalCase<I, E>> + Send + 'sta
     }
 }
 
+impl<I, E, C, const N: usize> From<[C; N]> for Data<I, E>
+where
+    I: Send + 'static,
+    E: Send + 'static,
+    C: Into<EvalCase<I, E>> + Send + 'static,
+{
+    fn from(cases: [C; N]) -> Data<I, E> {
+        Data::iter(cases)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

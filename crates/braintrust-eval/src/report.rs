@@ -157,7 +157,8 @@ fn metric_value(value: f64, unit: &str) -> String {
         "$" => format!("${value:.4}"),
         "tok" if value.fract() == 0.0 => format!("{value:.0}tok"),
         "tok" => format!("{value:.2}tok"),
-        _ => format!("{value:.3}{unit}"),
+        "s" if value.abs() < 1.0 => format!("{:.1}ms", value * 1000.0),
+        _ => format!("{value:.2}{unit}"),
     }
 }
 
@@ -295,6 +296,102 @@ pub fn render_table(report: &EvalReport, color: bool) -> String {
         let _ = writeln!(out, "See results for {name} at {url}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::ScoreStats;
+    use braintrust_transport::experiment::MetricSummary;
+
+    fn report(compared: bool) -> EvalReport {
+        EvalReport {
+            summary: EvalSummary {
+                eval_name: "demo".into(),
+                project_name: Some("demo".into()),
+                project_id: None,
+                experiment_id: None,
+                experiment_name: Some("demo-2".into()),
+                project_url: None,
+                experiment_url: Some("http://x/demo-2".into()),
+                comparison_experiment_name: compared.then(|| "demo-1".into()),
+                scores: vec![
+                    ScoreStats {
+                        name: "ExactMatch".into(),
+                        mean: 0.75,
+                        n: 4,
+                        errors: 0,
+                        skipped: 0,
+                        diff: Some(0.25),
+                        improvements: 1,
+                        regressions: 0,
+                    },
+                    ScoreStats {
+                        name: "x".into(),
+                        mean: 1.0,
+                        n: 3,
+                        errors: 1,
+                        skipped: 0,
+                        diff: Some(-0.5),
+                        improvements: 0,
+                        regressions: 2,
+                    },
+                ],
+                metrics: vec![MetricSummary {
+                    name: "duration".into(),
+                    metric: 0.0123,
+                    unit: "s".into(),
+                    diff: Some(-0.002),
+                    improvements: 3,
+                    regressions: 1,
+                }],
+                summary_skipped: None,
+                outcome: RunOutcome::Completed,
+                rows: 4,
+                failed_rows: 1,
+                rows_with_scorer_errors: 0,
+            },
+            failed_rows: vec![FailedRow {
+                input: "\"b\"".into(),
+                trial_index: 0,
+                message: "boom".into(),
+            }],
+            scorer_errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_table_is_aligned_and_shows_the_comparison() {
+        let text = render_table(&report(true), false);
+        let expected = "
+demo (experiment demo-2, compared with demo-1): 4 row(s)
+  Score          Mean  n  Errors  Skipped   Change  Improved  Regressed
+  ExactMatch   75.00%  4       0        0  +25.00%         1          0
+  x           100.00%  3       1        0  -50.00%         0          2
+
+  Metric      Mean  Change  Improved  Regressed
+  duration  12.3ms  -2.0ms         3          1
+See results for demo-2 at http://x/demo-2
+";
+        assert_eq!(text, expected);
+        let plain = render_table(&report(false), false);
+        assert!(plain.contains("  Score          Mean  n  Errors  Skipped\n"));
+        assert!(!plain.contains("Change"));
+        assert!(render_table(&report(true), true).contains("\x1b[31m-50.00%\x1b[0m"));
+    }
+
+    #[test]
+    fn failures_and_json_lines() {
+        let r = report(false);
+        assert!(!r.passed());
+        let errors = render_errors(&r, false);
+        assert!(errors.starts_with("Eval demo failed: 1 of 4 row(s) have errors\n"));
+        assert!(errors.contains("input \"b\" (trial 0): boom"));
+        let line: serde_json::Value = serde_json::from_str(&render_jsonl(&r)).unwrap();
+        assert_eq!(line["scores"][0]["name"], "ExactMatch");
+        assert_eq!(line["errors"][0]["message"], "boom");
+        assert!(line.get("_longest_score_name").is_none());
+    }
 }
 
 /// The failed rows and scorer errors (empty when there are none).
