@@ -298,6 +298,52 @@ pub fn render_table(report: &EvalReport, color: bool) -> String {
     out
 }
 
+/// The failed rows and scorer errors (empty when there are none).
+pub fn render_errors(report: &EvalReport, verbose: bool) -> String {
+    let mut out = String::new();
+    let limit = if verbose { usize::MAX } else { 10 };
+    if !report.failed_rows.is_empty() {
+        let _ = writeln!(
+            out,
+            "Eval {} failed: {} of {} row(s) have errors",
+            report.summary.eval_name,
+            report.failed_rows.len(),
+            report.summary.rows
+        );
+        for row in report.failed_rows.iter().take(limit) {
+            let _ = writeln!(
+                out,
+                "  input {} (trial {}): {}",
+                row.input, row.trial_index, row.message
+            );
+        }
+        if report.failed_rows.len() > limit {
+            let _ = writeln!(
+                out,
+                "  … and {} more (set BT_EVAL_VERBOSE=1 to see all)",
+                report.failed_rows.len() - limit
+            );
+        }
+    }
+    if !report.scorer_errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "Scorer errors (the rows are kept; their scores are missing):"
+        );
+        for (scorer, row) in report.scorer_errors.iter().take(limit) {
+            let _ = writeln!(
+                out,
+                "  {scorer}, input {} (trial {}): {}",
+                row.input, row.trial_index, row.message
+            );
+        }
+        if report.scorer_errors.len() > limit {
+            let _ = writeln!(out, "  … and {} more", report.scorer_errors.len() - limit);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,50 +438,4 @@ See results for demo-2 at http://x/demo-2
         assert_eq!(line["errors"][0]["message"], "boom");
         assert!(line.get("_longest_score_name").is_none());
     }
-}
-
-/// The failed rows and scorer errors (empty when there are none).
-pub fn render_errors(report: &EvalReport, verbose: bool) -> String {
-    let mut out = String::new();
-    let limit = if verbose { usize::MAX } else { 10 };
-    if !report.failed_rows.is_empty() {
-        let _ = writeln!(
-            out,
-            "Eval {} failed: {} of {} row(s) have errors",
-            report.summary.eval_name,
-            report.failed_rows.len(),
-            report.summary.rows
-        );
-        for row in report.failed_rows.iter().take(limit) {
-            let _ = writeln!(
-                out,
-                "  input {} (trial {}): {}",
-                row.input, row.trial_index, row.message
-            );
-        }
-        if report.failed_rows.len() > limit {
-            let _ = writeln!(
-                out,
-                "  … and {} more (set BT_EVAL_VERBOSE=1 to see all)",
-                report.failed_rows.len() - limit
-            );
-        }
-    }
-    if !report.scorer_errors.is_empty() {
-        let _ = writeln!(
-            out,
-            "Scorer errors (the rows are kept; their scores are missing):"
-        );
-        for (scorer, row) in report.scorer_errors.iter().take(limit) {
-            let _ = writeln!(
-                out,
-                "  {scorer}, input {} (trial {}): {}",
-                row.input, row.trial_index, row.message
-            );
-        }
-        if report.scorer_errors.len() > limit {
-            let _ = writeln!(out, "  … and {} more", report.scorer_errors.len() - limit);
-        }
-    }
-    out
 }
