@@ -627,6 +627,7 @@ where
         rows: 0,
         failed_rows: 0,
         rows_with_scorer_errors: 0,
+        cases_seconds: 0.0,
     };
 
     let destination = if no_send_logs {
@@ -758,6 +759,7 @@ where
         .buffer_unordered(options.max_concurrency);
     let mut in_flight = std::pin::pin!(in_flight);
 
+    let cases_started = std::time::Instant::now();
     let deadline = options.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut timed_out = false;
     let mut results = Vec::new();
@@ -778,6 +780,7 @@ where
             }
         }
     }
+    summary.cases_seconds = cases_started.elapsed().as_secs_f64();
     if let Some(e) = data_error {
         return Err(e.into());
     }

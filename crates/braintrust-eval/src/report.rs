@@ -396,6 +396,7 @@ mod tests {
                 rows: 4,
                 failed_rows: 1,
                 rows_with_scorer_errors: 0,
+                cases_seconds: 0.5,
             },
             failed_rows: vec![FailedRow {
                 input: "\"b\"".into(),

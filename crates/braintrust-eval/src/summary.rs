@@ -149,6 +149,8 @@ pub struct EvalSummary {
     pub failed_rows: u64,
     /// Rows with at least one scorer or classifier error.
     pub rows_with_scorer_errors: u64,
+    /// Wall-clock seconds spent running the cases (not the final flush and summary).
+    pub cases_seconds: f64,
 }
 
 impl EvalSummary {
