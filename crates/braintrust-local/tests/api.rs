@@ -702,3 +702,109 @@ fn the_binary_serves_and_persists_across_restarts() {
     let events = ok(http.post("/v1/experiment/e/fetch", &json!({})));
     assert_eq!(events["events"][0]["output"], 42);
 }
+
+/// Logs one eval-like trace (root with input, one score span) into an experiment.
+fn log_case(http: &Http, experiment_id: &str, root: &str, input: &str, score: f64) {
+    ok(http.post(
+        "/logs3",
+        &json!({"rows": [
+            {"id": root, "span_id": root, "root_span_id": root, "experiment_id": experiment_id,
+             "input": input, "span_attributes": {"type": "eval", "name": "eval"},
+             "metrics": {"start": 1.0, "end": 1.5}},
+            {"id": format!("{root}-s"), "span_id": format!("{root}-s"), "root_span_id": root,
+             "span_parents": [root], "experiment_id": experiment_id,
+             "scores": {"exact": score}, "span_attributes": {"type": "score", "name": "exact"}}
+        ], "api_version": 2}),
+    ));
+}
+
+#[test]
+fn experiment_summaries_compare_with_the_base_in_both_api_families() {
+    let (_server, http) = server();
+    let project = ok(http.post("/v1/project", &json!({"name": "sum"})));
+    let base = ok(http.post(
+        "/v1/experiment",
+        &json!({"project_id": project["id"], "name": "run", "ensure_new": true}),
+    ));
+    let base_id = base["id"].as_str().unwrap();
+    // No earlier experiment: no base (HTTP 400, as the service answers).
+    let none = http.post("/api/base_experiment/get_id", &json!({"id": base_id}));
+    assert_eq!(none.status, 400);
+    log_case(&http, base_id, "a1", "a", 1.0);
+    log_case(&http, base_id, "b1", "b", 0.0);
+    let current = ok(http.post(
+        "/v1/experiment",
+        &json!({"project_id": project["id"], "name": "run", "ensure_new": true}),
+    ));
+    assert_eq!(current["name"], "run-1");
+    let id = current["id"].as_str().unwrap();
+    log_case(&http, id, "a2", "a", 1.0);
+    log_case(&http, id, "b2", "b", 1.0);
+    // The previous run of the same eval is the default base.
+    let found = ok(http.post("/api/base_experiment/get_id", &json!({"id": id})));
+    assert_eq!(
+        found,
+        json!({"base_exp_id": base_id, "base_exp_name": "run"})
+    );
+
+    let summary = ok(http.get(&format!(
+        "/v1/experiment/{id}/summarize?summarize_scores=true"
+    )));
+    assert_eq!(summary["experiment_name"], "run-1");
+    assert_eq!(summary["project_name"], "sum");
+    assert_eq!(summary["comparison_experiment_name"], "run");
+    assert!(
+        summary["experiment_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/p/sum/experiments/run-1")
+    );
+    let exact = &summary["scores"]["exact"];
+    assert_eq!(exact["score"], json!(1.0));
+    assert_eq!(exact["diff"], json!(0.5));
+    assert_eq!(
+        (exact["improvements"].clone(), exact["regressions"].clone()),
+        (json!(1), json!(0))
+    );
+    assert_eq!(summary["metrics"]["duration"]["metric"], json!(0.5));
+    assert_eq!(summary["metrics"]["duration"]["unit"], "s");
+
+    // Without score summaries: names and links only.
+    let bare = ok(http.get(&format!(
+        "/v1/experiment/{id}/summarize?summarize_scores=false"
+    )));
+    assert!(bare.get("scores").is_none());
+    // JS: experiment-comparison2 against an explicit base (here: itself, so no change).
+    let comparison = ok(http.get(&format!(
+        "/experiment-comparison2?experiment_id={id}&base_experiment_id={id}"
+    )));
+    assert_eq!(comparison["scores"]["exact"]["diff"], json!(0.0));
+    assert_eq!(comparison["scores"]["exact"]["improvements"], json!(0));
+    let missing = http.get("/v1/experiment/nope/summarize");
+    assert_eq!(missing.status, 404);
+}
+
+#[test]
+fn dataset_summaries_count_records() {
+    let (_server, http) = server();
+    let project = ok(http.post("/v1/project", &json!({"name": "dsum"})));
+    let dataset = ok(http.post(
+        "/v1/dataset",
+        &json!({"project_id": project["id"], "name": "d"}),
+    ));
+    let id = dataset["id"].as_str().unwrap();
+    ok(http.post(
+        "/logs3",
+        &json!({"rows": [{"id": "r1", "dataset_id": id, "input": 1},
+                         {"id": "r2", "dataset_id": id, "input": 2}], "api_version": 2}),
+    ));
+    let summary = ok(http.get(&format!("/v1/dataset/{id}/summarize?summarize_data=true")));
+    assert_eq!(summary["dataset_name"], "d");
+    assert_eq!(summary["data_summary"]["total_records"], json!(2));
+    assert!(
+        summary["dataset_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/p/dsum/datasets/d")
+    );
+}

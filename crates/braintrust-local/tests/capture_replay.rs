@@ -26,7 +26,9 @@ fn captures_dir() -> PathBuf {
         .join("captures")
 }
 
-/// Endpoints whose replay belongs to later work.
+/// Endpoints not replayed here: prompts, functions and attachments belong to their own tests
+/// or later work; summaries name experiments by the capture's ids, which this server does not
+/// assign (its own summary endpoints are tested in `api.rs`).
 fn replayed_later(path: &str) -> bool {
     path.starts_with("/v1/prompt")
         || path.starts_with("/v1/function")
