@@ -29,7 +29,8 @@ impl SseParser {
     /// Parses a chunk.
     pub(crate) fn feed(&mut self, chunk: &[u8]) {
         let mut rest = chunk;
-        if self.after_cr {
+        // An empty chunk says nothing about the byte after a `\r`: keep waiting for it.
+        if self.after_cr && !rest.is_empty() {
             self.after_cr = false;
             if let Some(b'\n') = rest.first() {
                 rest = &rest[1..];
@@ -161,6 +162,14 @@ mod tests {
         let bytes = STREAM.as_bytes();
         for cut in 0..=bytes.len() {
             assert_eq!(parse_in_pieces(bytes, &[cut]), expected(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn empty_chunks_after_a_carriage_return_change_nothing() {
+        let bytes = STREAM.as_bytes();
+        for cut in 0..=bytes.len() {
+            assert_eq!(parse_in_pieces(bytes, &[cut, cut]), expected(), "empty chunk at {cut}");
         }
     }
 
