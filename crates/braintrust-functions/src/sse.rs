@@ -169,7 +169,11 @@ mod tests {
     fn empty_chunks_after_a_carriage_return_change_nothing() {
         let bytes = STREAM.as_bytes();
         for cut in 0..=bytes.len() {
-            assert_eq!(parse_in_pieces(bytes, &[cut, cut]), expected(), "empty chunk at {cut}");
+            assert_eq!(
+                parse_in_pieces(bytes, &[cut, cut]),
+                expected(),
+                "empty chunk at {cut}"
+            );
         }
     }
 

@@ -652,16 +652,15 @@ impl Worker {
         // Resolve lazily named objects; rows whose object cannot be resolved fail.
         let mut unresolved = 0u64;
         let mut resolve_error = String::new();
-        let mut failed_names: Vec<String> = Vec::new();
+        let mut failed_objects: Vec<ObjectRef> = Vec::new();
         let mut rows = Vec::with_capacity(pending.len());
         for row in pending {
             if let Some(object) = row.object.as_ref().filter(|o| o.ids().is_none()) {
-                let name = format!("{:?}", object.lazy_args());
-                let ok = !failed_names.contains(&name) && {
+                let ok = !failed_objects.iter().any(|f| f.same_object(object)) && {
                     match self.resolve_with_retries(object).await {
                         Ok(()) => true,
                         Err(e) => {
-                            failed_names.push(name);
+                            failed_objects.push(object.clone());
                             resolve_error = e;
                             false
                         }

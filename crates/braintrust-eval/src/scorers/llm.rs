@@ -7,7 +7,7 @@
 //! scores) in this project's own wording.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use braintrust_functions::mustache::{Strictness, render};
 use braintrust_transport::http::{HttpClient, HttpOptions, HttpRequest, HyperClient, Method};
@@ -27,7 +27,8 @@ pub const DEFAULT_EMBEDDING_MODEL: &str = "text-embedding-ada-002";
 pub struct LlmConfig {
     base_url: String,
     api_key: Option<String>,
-    client: Option<Arc<dyn HttpClient>>,
+    /// The HTTP client, created on first use and shared by clones (one connection pool).
+    client: Arc<OnceLock<Arc<dyn HttpClient>>>,
 }
 
 impl std::fmt::Debug for LlmConfig {
@@ -55,7 +56,7 @@ impl LlmConfig {
                 .trim_end_matches('/')
                 .to_owned(),
             api_key: var("OPENAI_API_KEY"),
-            client: None,
+            client: Arc::default(),
         }
     }
 
@@ -64,23 +65,26 @@ impl LlmConfig {
         LlmConfig {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             api_key,
-            client: None,
+            client: Arc::default(),
         }
     }
 
     /// Sends through this HTTP client instead of the default one.
     pub fn http_client(mut self, client: Arc<dyn HttpClient>) -> LlmConfig {
-        self.client = Some(client);
+        self.client = Arc::new(OnceLock::from(client));
         self
     }
 
     async fn post(&self, path: &str, body: &Value) -> Result<Value, ScorerError> {
-        let client: Arc<dyn HttpClient> = match &self.client {
+        let client = match self.client.get() {
             Some(c) => c.clone(),
-            None => Arc::new(
-                HyperClient::new(HttpOptions::default())
-                    .map_err(|e| ScorerError::Llm(e.to_string()))?,
-            ),
+            None => {
+                let created: Arc<dyn HttpClient> = Arc::new(
+                    HyperClient::new(HttpOptions::default())
+                        .map_err(|e| ScorerError::Llm(e.to_string()))?,
+                );
+                self.client.get_or_init(|| created).clone()
+            }
         };
         let url = format!("{}{path}", self.base_url);
         let mut request = HttpRequest::new(Method::Post, url.clone())
