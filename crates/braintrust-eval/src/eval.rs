@@ -322,7 +322,8 @@ where
         self
     }
 
-    /// A named classifier: returns a [`Classification`], several, or none.
+    /// A named classifier: returns a [`Classification`](crate::Classification), several, or
+    /// none.
     pub fn classifier<F, R>(mut self, name: impl Into<String>, classifier: F) -> Self
     where
         F: Fn(ScorerArgs<'_, I, O, E>) -> R + Send + Sync + 'static,
