@@ -378,17 +378,7 @@ impl LocalServer {
 
     /// The current (merged) rows of an object, in write order.
     pub fn rows(&self, object: &ObjectIds) -> Result<Vec<Value>, StoreError> {
-        let store = self.state.store();
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = store.read_rows(object, None, cursor.as_deref(), 10_000, &|_| true)?;
-            out.extend(page.rows);
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(out),
-            }
-        }
+        self.state.store().all_rows(object)
     }
 
     /// How many rows an object holds.

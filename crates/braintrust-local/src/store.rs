@@ -489,6 +489,20 @@ impl Store {
     }
 
     /// The object types and ids that hold rows (for listing by tests and tools).
+    /// Every current (merged) row of an object, in write order.
+    pub(crate) fn all_rows(&self, object: &ObjectIds) -> Result<Vec<Value>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.read_rows(object, None, cursor.as_deref(), 10_000, &|_| true)?;
+            out.extend(page.rows);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
     pub(crate) fn row_count(&self, object: &ObjectIds) -> Result<u64, StoreError> {
         let n: i64 = self.conn.query_row(
             "SELECT COUNT(*) FROM rows WHERE object_type = ?1 AND object_id = ?2",

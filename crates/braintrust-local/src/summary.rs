@@ -305,19 +305,6 @@ fn experiment(store: &Store, id: &str) -> Result<Value, ApiError> {
         .ok_or_else(|| ApiError::not_found(format!("experiment {id} not found")))
 }
 
-fn all_rows(store: &Store, object: &ObjectIds) -> Result<Vec<Value>, ApiError> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = store.read_rows(object, None, cursor.as_deref(), 10_000, &|_| true)?;
-        out.extend(page.rows);
-        match page.cursor {
-            Some(c) => cursor = Some(c),
-            None => return Ok(out),
-        }
-    }
-}
-
 /// An experiment compared with its baseline.
 struct Comparison {
     current: Value,
@@ -337,12 +324,11 @@ fn compare_experiments(
         Some(base) => Some(experiment(store, base)?),
         None => default_base(store, &current)?,
     };
-    let rows = all_rows(store, &ObjectIds::experiment(id))?;
+    let rows = store.all_rows(&ObjectIds::experiment(id))?;
     let base_rows = match &base {
-        Some(b) => Some(all_rows(
-            store,
-            &ObjectIds::experiment(b["id"].as_str().unwrap_or_default()),
-        )?),
+        Some(b) => {
+            Some(store.all_rows(&ObjectIds::experiment(b["id"].as_str().unwrap_or_default()))?)
+        }
         None => None,
     };
     let (scores, metrics) = summarize(&rows, base_rows.as_deref());

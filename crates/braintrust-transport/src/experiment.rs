@@ -32,12 +32,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use braintrust_core::context::{RootKind, RootStarter, current_span};
+use braintrust_core::context::{RootKind, RootStarter};
 use braintrust_core::event::{Event, EventError, SpanType};
 use braintrust_core::id::IdFormat;
 use braintrust_core::object::ObjectType;
 use braintrust_core::span::{
-    Feedback, FlushError, LinkError, ObjectRef, PendingKind, PendingRow, Span, SpanSink, StartSpan,
+    Feedback, FlushError, LinkError, ObjectRef, PendingRow, Span, SpanSink, StartSpan,
 };
 use braintrust_core::span_components::{SlugVersion, SpanComponents};
 use serde::Serialize;
@@ -49,7 +49,8 @@ use crate::config::Config;
 use crate::fetch::RowPages;
 use crate::git::{GitMetadataSettings, RepoInfo};
 use crate::logger::{
-    InitError, LoggerOptions, api_client, connect, object_permalink, register_live,
+    InitError, LoggerOptions, api_client, connect, log_feedback_to, log_root, object_permalink,
+    register_live, start_span_in, update_row,
 };
 
 /// Options of [`init_experiment`]: the project, the experiment's fields, and (through
@@ -544,50 +545,23 @@ impl Experiment {
     /// Starts a span in this experiment (type `eval` at the root). Without an explicit parent
     /// it nests under the current span when that span belongs to this experiment.
     pub fn start_span(&self, options: StartSpan) -> Span {
-        let mut options = options;
-        if options.parent_ref().is_none() {
-            let current = current_span();
-            if current
-                .object()
-                .is_some_and(|o| o.same_object(&self.shared.object))
-            {
-                options = options.parent(current);
-            }
-        }
-        Span::start(self.shared.clone(), self.shared.object.clone(), options)
+        start_span_in(self.shared.clone(), &self.shared.object, options)
     }
 
     /// Logs one event (input, output, expected, scores, …) as a complete root span; returns
     /// its row id.
     pub fn log(&self, event: Event) -> Result<String, EventError> {
-        let options = StartSpan::new().try_event(event)?.parent("");
-        let span = Span::start(self.shared.clone(), self.shared.object.clone(), options);
-        span.end();
-        Ok(span.id().to_owned())
+        log_root(self.shared.clone(), &self.shared.object, event)
     }
 
     /// Adds feedback (scores, expected, comment, …) to the row `id`.
     pub fn log_feedback(&self, id: &str, feedback: Feedback) -> Result<(), EventError> {
-        for row in feedback.into_rows(id)? {
-            self.submit_fields(row);
-        }
-        Ok(())
+        log_feedback_to(&*self.shared, &self.shared.object, id, feedback)
     }
 
     /// Merges `event` into the row `id` (a span of this experiment).
     pub fn update_span(&self, id: &str, event: Event) -> Result<(), EventError> {
-        let mut fields = event.into_fields()?;
-        fields.insert("id".into(), Value::String(id.to_owned()));
-        fields.insert("_is_merge".into(), Value::Bool(true));
-        self.submit_fields(fields);
-        Ok(())
-    }
-
-    fn submit_fields(&self, fields: Map<String, Value>) {
-        self.shared.submit(PendingRow {
-            object: Some(self.shared.object.clone()),
-            kind: PendingKind::Fields(fields),
-        });
+        update_row(&*self.shared, &self.shared.object, id, event)
     }
 
     /// Registers the experiment now if it is not yet (logging in first), waiting for the

@@ -472,55 +472,91 @@ impl SpanSink for LoggerShared {
     }
 }
 
+/// Starts a span writing to `sink` in `object`: under the explicit parent if any, else under
+/// the current span when it belongs to `object`, else as a root.
+pub(crate) fn start_span_in(
+    sink: Arc<dyn SpanSink>,
+    object: &ObjectRef,
+    options: StartSpan,
+) -> Span {
+    let mut options = options;
+    if options.parent_ref().is_none() {
+        let current = current_span();
+        if current.object().is_some_and(|o| o.same_object(object)) {
+            options = options.parent(current);
+        }
+    }
+    Span::start(sink, object.clone(), options)
+}
+
+/// Logs `event` as a complete root span of `object`; returns its row id.
+pub(crate) fn log_root(
+    sink: Arc<dyn SpanSink>,
+    object: &ObjectRef,
+    event: Event,
+) -> Result<String, EventError> {
+    // An empty parent makes a root span even while another span of the object is current, as
+    // the official SDKs' `log` does.
+    let options = StartSpan::new().try_event(event)?.parent("");
+    let span = Span::start(sink, object.clone(), options);
+    span.end();
+    Ok(span.id().to_owned())
+}
+
+/// Adds feedback rows to the row `id` of `object`.
+pub(crate) fn log_feedback_to(
+    sink: &dyn SpanSink,
+    object: &ObjectRef,
+    id: &str,
+    feedback: Feedback,
+) -> Result<(), EventError> {
+    for row in feedback.into_rows(id)? {
+        submit_fields(sink, object, row);
+    }
+    Ok(())
+}
+
+/// Merges `event` into the row `id` of `object`.
+pub(crate) fn update_row(
+    sink: &dyn SpanSink,
+    object: &ObjectRef,
+    id: &str,
+    event: Event,
+) -> Result<(), EventError> {
+    let mut fields = event.into_fields()?;
+    fields.insert("id".into(), Value::String(id.to_owned()));
+    fields.insert("_is_merge".into(), Value::Bool(true));
+    submit_fields(sink, object, fields);
+    Ok(())
+}
+
+fn submit_fields(sink: &dyn SpanSink, object: &ObjectRef, fields: Map<String, Value>) {
+    sink.submit(PendingRow {
+        object: Some(object.clone()),
+        kind: PendingKind::Fields(fields),
+    });
+}
+
 impl Logger {
     /// Starts a span in this logger's project. Without an explicit parent it nests under the
     /// current span when that span belongs to this logger, else it is a root span.
     pub fn start_span(&self, options: StartSpan) -> Span {
-        let mut options = options;
-        if options.parent_ref().is_none() {
-            let current = current_span();
-            if current
-                .object()
-                .is_some_and(|o| o.same_object(&self.shared.object))
-            {
-                options = options.parent(current);
-            }
-        }
-        Span::start(self.shared.clone(), self.shared.object.clone(), options)
+        start_span_in(self.sink(), &self.shared.object, options)
     }
 
     /// Logs one event as a complete root span; returns its row id.
     pub fn log(&self, event: Event) -> Result<String, EventError> {
-        // An empty parent makes a root span even while another span of this logger is current,
-        // as the official SDKs' `logger.log` does.
-        let options = StartSpan::new().try_event(event)?.parent("");
-        let span = Span::start(self.shared.clone(), self.shared.object.clone(), options);
-        span.end();
-        Ok(span.id().to_owned())
+        log_root(self.sink(), &self.shared.object, event)
     }
 
     /// Adds feedback to the row `id` of this logger's project.
     pub fn log_feedback(&self, id: &str, feedback: Feedback) -> Result<(), EventError> {
-        for row in feedback.into_rows(id)? {
-            self.submit_fields(row);
-        }
-        Ok(())
+        log_feedback_to(&*self.shared, &self.shared.object, id, feedback)
     }
 
     /// Merges `event` into the row `id` (a span of this logger).
     pub fn update_span(&self, id: &str, event: Event) -> Result<(), EventError> {
-        let mut fields = event.into_fields()?;
-        fields.insert("id".into(), Value::String(id.to_owned()));
-        fields.insert("_is_merge".into(), Value::Bool(true));
-        self.submit_fields(fields);
-        Ok(())
-    }
-
-    fn submit_fields(&self, fields: Map<String, Value>) {
-        self.shared.submit(PendingRow {
-            object: Some(self.shared.object.clone()),
-            kind: PendingKind::Fields(fields),
-        });
+        update_row(&*self.shared, &self.shared.object, id, event)
     }
 
     /// The logger's export slug: pass it as a parent to log into this project elsewhere.
