@@ -21,6 +21,14 @@ pub enum IdFormat {
 }
 
 impl IdFormat {
+    /// The export-slug version that goes with these ids: V4, or V3 for legacy UUIDs.
+    pub fn slug_version(self) -> crate::span_components::SlugVersion {
+        match self {
+            IdFormat::Hex => crate::span_components::SlugVersion::V4,
+            IdFormat::LegacyUuid => crate::span_components::SlugVersion::V3,
+        }
+    }
+
     /// The format selected by `BRAINTRUST_LEGACY_IDS` / `BRAINTRUST_OTEL_COMPAT`, read once per
     /// process.
     pub fn from_env() -> IdFormat {

@@ -982,10 +982,7 @@ impl Span {
         let Some(inner) = &self.inner else {
             return String::new();
         };
-        let version = match inner.sink.id_format() {
-            IdFormat::Hex => SlugVersion::V4,
-            IdFormat::LegacyUuid => SlugVersion::V3,
-        };
+        let version = inner.sink.id_format().slug_version();
         self.components()
             .map(|c| c.encode(version))
             .unwrap_or_default()

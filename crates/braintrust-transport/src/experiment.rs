@@ -39,7 +39,7 @@ use braintrust_core::object::ObjectType;
 use braintrust_core::span::{
     Feedback, FlushError, LinkError, ObjectRef, PendingRow, Span, SpanSink, StartSpan,
 };
-use braintrust_core::span_components::{SlugVersion, SpanComponents};
+use braintrust_core::span_components::SpanComponents;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -627,11 +627,9 @@ impl Experiment {
             tracing::warn!("braintrust: cannot export the experiment: {e}");
             return String::new();
         }
-        let version = match self.shared.id_format {
-            IdFormat::Hex => SlugVersion::V4,
-            IdFormat::LegacyUuid => SlugVersion::V3,
-        };
-        self.shared.object.export(version)
+        self.shared
+            .object
+            .export(self.shared.id_format.slug_version())
     }
 
     /// Delivers everything logged so far (blocking).

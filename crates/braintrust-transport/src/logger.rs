@@ -29,7 +29,7 @@ use braintrust_core::span::{
     Feedback, FlushError, LinkError, NOOP_PERMALINK, ObjectRef, PendingKind, PendingRow, Span,
     SpanSink, StartSpan,
 };
-use braintrust_core::span_components::{SlugError, SlugObject, SlugVersion, SpanComponents};
+use braintrust_core::span_components::{SlugError, SlugObject, SpanComponents};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
@@ -561,11 +561,9 @@ impl Logger {
 
     /// The logger's export slug: pass it as a parent to log into this project elsewhere.
     pub fn export(&self) -> String {
-        let version = match self.shared.id_format {
-            IdFormat::Hex => SlugVersion::V4,
-            IdFormat::LegacyUuid => SlugVersion::V3,
-        };
-        self.shared.object.export(version)
+        self.shared
+            .object
+            .export(self.shared.id_format.slug_version())
     }
 
     /// Delivers everything logged so far (blocking; see [`Logger::flush_async`]).
