@@ -14,7 +14,9 @@
 //! * [`env_file`]: settings from the environment and `.env.braintrust`;
 //! * [`span`]: span handles writing to a [`span::SpanSink`], and the no-op span;
 //! * [`context`]: the current span, across `.await` and into spawned tasks;
-//! * [`propagation`]: W3C `traceparent` / `baggage` inject and extract.
+//! * [`propagation`]: W3C `traceparent` / `baggage` inject and extract;
+//! * [`attachment`]: files and blobs logged by reference, and reading them back;
+//! * [`inline_media`]: inline base64 media in LLM payloads turned into attachments.
 //!
 //! ```
 //! use braintrust_core::span_components::SpanComponents;
@@ -26,10 +28,12 @@
 //! # Ok::<(), braintrust_core::span_components::SlugError>(())
 //! ```
 
+pub mod attachment;
 pub mod context;
 pub mod env_file;
 pub mod event;
 pub mod id;
+pub mod inline_media;
 pub mod mask;
 pub mod merge;
 pub mod object;
