@@ -35,7 +35,6 @@
 //! ));
 //! ```
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -327,12 +326,12 @@ impl Attachment {
     }
 
     /// The bytes to upload (reading the file, for file attachments).
-    pub fn data(&self) -> Result<Cow<'_, [u8]>, AttachmentError> {
+    pub fn data(&self) -> Result<Arc<[u8]>, AttachmentError> {
         match &self.0.data {
-            Data::Bytes(b) => Ok(Cow::Borrowed(b)),
+            Data::Bytes(b) => Ok(b.clone()),
             Data::File(path) => {
                 std::fs::read(path)
-                    .map(Cow::Owned)
+                    .map(Arc::from)
                     .map_err(|source| AttachmentError::ReadFile {
                         path: path.clone(),
                         source,

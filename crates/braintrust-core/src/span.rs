@@ -336,6 +336,24 @@ pub enum FlushError {
         /// The last error seen.
         last_error: String,
     },
+    /// Attachment uploads failed since the previous flush (the rows referencing them were
+    /// delivered; their attachments' status is `error`).
+    #[error(
+        "{attachments} attachment uploads failed since the last flush; last error: {last_error}"
+    )]
+    AttachmentsFailed {
+        /// How many attachments.
+        attachments: u64,
+        /// The last error seen.
+        last_error: String,
+    },
+    /// Attachment uploads were still running when the flush's deadline passed (they go on in
+    /// the background).
+    #[error("{attachments} attachment uploads were still running at the flush deadline")]
+    AttachmentsPending {
+        /// How many attachments.
+        attachments: u64,
+    },
     /// The background sender is gone.
     #[error("the background sender has stopped")]
     Stopped,

@@ -21,6 +21,10 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
+use braintrust_core::attachment::{
+    AttachmentError, AttachmentMetadata, AttachmentReader, AttachmentReference, BoxFuture,
+    ReadonlyAttachment,
+};
 use braintrust_core::env_file::EnvLookup;
 use serde_json::Value;
 
@@ -301,6 +305,103 @@ impl ApiClient {
             request = request.header(name, value);
         }
         Ok((url, request.body(body)))
+    }
+}
+
+/// Reading attachments back: `GET /attachment` for the download URL and status, then a plain
+/// `GET` of the download URL (without the API key).
+impl ApiClient {
+    /// A handle on the attachment `reference` (from a fetched row), downloaded on first use.
+    ///
+    /// ```
+    /// use braintrust_core::attachment::{AttachmentReference, ReadonlyAttachment};
+    /// use braintrust_transport::api::ApiClient;
+    ///
+    /// let server = braintrust_local::LocalServer::start()?;
+    /// let client = ApiClient::new(server.login_options())?;
+    /// let row = serde_json::json!({"input": {"doc": {"type": "external_attachment",
+    ///     "filename": "a.pdf", "content_type": "application/pdf", "url": "s3://b/a.pdf"}}});
+    /// let found: Vec<ReadonlyAttachment> = client.attachments_in(&row);
+    /// assert_eq!(found[0].reference().filename(), "a.pdf");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn attachment(&self, reference: AttachmentReference) -> ReadonlyAttachment {
+        let reader: Arc<dyn AttachmentReader> = Arc::new(self.clone());
+        ReadonlyAttachment::new(reference, reader)
+    }
+
+    /// Handles on every attachment referenced inside `value` (a fetched row or part of one).
+    pub fn attachments_in(&self, value: &Value) -> Vec<ReadonlyAttachment> {
+        let reader: Arc<dyn AttachmentReader> = Arc::new(self.clone());
+        ReadonlyAttachment::all_in(value, &reader)
+    }
+
+    async fn attachment_metadata(
+        &self,
+        reference: &AttachmentReference,
+    ) -> Result<AttachmentMetadata, ApiError> {
+        let org = self.org().await?;
+        let mut query = vec![
+            ("filename", reference.filename()),
+            ("content_type", reference.content_type()),
+            ("org_id", org.org_id.as_str()),
+        ];
+        match reference {
+            AttachmentReference::Braintrust { key, .. } => query.push(("key", key)),
+            AttachmentReference::External { url, .. } => query.push(("url", url)),
+        }
+        let answer = self.get_json("/attachment", &query).await?;
+        let invalid = |message: &str| ApiError::InvalidResponse {
+            url: "/attachment".into(),
+            message: message.into(),
+        };
+        let download_url = answer
+            .get("downloadUrl")
+            .and_then(Value::as_str)
+            .ok_or_else(|| invalid("the response lacks `downloadUrl`"))?
+            .to_owned();
+        let status = serde_json::from_value(answer.get("status").cloned().unwrap_or_default())
+            .map_err(|e| invalid(&format!("invalid `status`: {e}")))?;
+        Ok(AttachmentMetadata {
+            download_url,
+            status,
+        })
+    }
+
+    async fn download(&self, url: &str) -> Result<Vec<u8>, ApiError> {
+        let client = self.clone();
+        let url = url.to_owned();
+        run(async move {
+            let request = HttpRequest::new(Method::Get, url.clone())
+                .header("User-Agent", crate::remote::USER_AGENT);
+            let response = client.inner.http.send(request).await?;
+            if !(200..300).contains(&response.status) {
+                return Err(status_error(&url, response.status, &response.body));
+            }
+            Ok(response.body)
+        })
+        .await
+    }
+}
+
+impl AttachmentReader for ApiClient {
+    fn metadata<'a>(
+        &'a self,
+        reference: &'a AttachmentReference,
+    ) -> BoxFuture<'a, Result<AttachmentMetadata, AttachmentError>> {
+        Box::pin(async move {
+            self.attachment_metadata(reference)
+                .await
+                .map_err(|e| AttachmentError::Request(e.to_string()))
+        })
+    }
+
+    fn download<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<Vec<u8>, AttachmentError>> {
+        Box::pin(async move {
+            ApiClient::download(self, url)
+                .await
+                .map_err(|e| AttachmentError::Request(e.to_string()))
+        })
     }
 }
 

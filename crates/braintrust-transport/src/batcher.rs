@@ -8,7 +8,13 @@
 //! to a bounded time; a row that still cannot be queued, or that fails delivery after its
 //! retries, is counted in [`BatcherStats`] and reported through `tracing` (rate-limited), and the
 //! next [`Batcher::flush`] returns an error naming how many rows failed.
+//!
+//! Attachments referenced by a row ([`braintrust_core::attachment`]) are found when the row is
+//! submitted and uploaded by a bounded background uploader after the row's request is sent.
+//! Flushes wait for the uploads too (up to [`BatcherOptions::attachment_flush_timeout`]);
+//! failed uploads are counted and reported like rows, and never hold rows back.
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,10 +22,11 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use braintrust_core::attachment::{Attachment, attachments_in};
 use braintrust_core::mask::masking_function;
 use braintrust_core::merge::merge_row_batch;
-use braintrust_core::row::Row;
-use braintrust_core::span::{ObjectRef, PendingRow};
+use braintrust_core::row::{Row, RowKey};
+use braintrust_core::span::{ObjectRef, PendingKind, PendingRow};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
 use serde_json::{Map, Value, json};
 
@@ -29,6 +36,7 @@ use crate::config::Config;
 use crate::http::{HttpClient, HttpError, HttpOptions, HyperClient, Method};
 use crate::login::OrgState;
 use crate::remote::{PayloadLimit, Remote, RemoteError, is_retryable, json_ok, truncate};
+use crate::upload::{UploadCounters, UploadJob, UploadSettings, Uploader, is_azure_blob};
 
 /// `{"rows": [], "api_version": 2}` framing around the rows of a request.
 const ENVELOPE_OVERHEAD: usize = r#"{"rows":[],"api_version":2}"#.len();
@@ -53,6 +61,12 @@ pub struct BatcherOptions {
     pub flush_interval: Duration,
     /// Timeouts of the default HTTP client (`BRAINTRUST_HTTP_TIMEOUT` sets the request timeout).
     pub http: HttpOptions,
+    /// First retry delay of attachment upload requests; doubles each retry (default 500 ms,
+    /// 8 attempts in all).
+    pub attachment_retry_base_delay: Duration,
+    /// How long a flush (and shutdown) waits for attachment uploads after the rows are sent
+    /// (default 120 s).
+    pub attachment_flush_timeout: Duration,
 }
 
 impl BatcherOptions {
@@ -65,6 +79,8 @@ impl BatcherOptions {
             retry_base_delay: Duration::from_secs(1),
             flush_interval: Duration::from_millis(250),
             http,
+            attachment_retry_base_delay: Duration::from_millis(500),
+            attachment_flush_timeout: Duration::from_secs(120),
         }
     }
 
@@ -99,6 +115,10 @@ pub struct BatcherStats {
     pub retried: u64,
     /// `/logs3` requests that succeeded.
     pub requests: u64,
+    /// Attachments uploaded (status `done` recorded).
+    pub attachments_uploaded: u64,
+    /// Attachments whose upload failed (the rows referencing them were not affected).
+    pub attachments_failed: u64,
 }
 
 #[derive(Debug)]
@@ -176,7 +196,7 @@ enum Control {
 
 /// The background row sender. Dropping it flushes what is queued and stops the worker.
 pub struct Batcher {
-    rows: Sender<PendingRow>,
+    rows: Sender<Queued>,
     control: Sender<Control>,
     /// Set when a `Wake` is on its way, so producers send one per drain, not one per row.
     wake_sent: Arc<AtomicBool>,
@@ -186,7 +206,25 @@ pub struct Batcher {
     enqueue_timeout: Duration,
     drop_logging_period: Duration,
     org: Arc<OnceLock<OrgState>>,
+    uploads: Arc<UploadCounters>,
     worker: Option<JoinHandle<()>>,
+}
+
+/// A queued row and the live attachments it references.
+struct Queued {
+    row: PendingRow,
+    attachments: Vec<Attachment>,
+}
+
+/// The live attachments a pending row references (none, cheaply, when no attachment is alive).
+fn referenced_attachments(row: &PendingRow) -> Vec<Attachment> {
+    match &row.kind {
+        PendingKind::SpanStart { fields, .. }
+        | PendingKind::SpanUpdate { fields, .. }
+        | PendingKind::SpanEnd { fields, .. }
+        | PendingKind::Fields(fields) => attachments_in(fields.values()),
+        PendingKind::Row(row) => attachments_in(row.as_map().values()),
+    }
 }
 
 impl std::fmt::Debug for Batcher {
@@ -225,7 +263,14 @@ impl Batcher {
         let enqueue_timeout = options.enqueue_timeout;
         let drop_logging_period = options.config.queue_drop_logging_period;
         let remote = Remote::new(client, options.config.clone(), org.clone());
-        let worker = Worker::new(options, remote, counters.clone(), wake_sent.clone());
+        let uploads = Arc::new(UploadCounters::default());
+        let worker = Worker::new(
+            options,
+            remote,
+            counters.clone(),
+            uploads.clone(),
+            wake_sent.clone(),
+        );
         // The runtime is built and dropped on the worker thread, never on the caller's (which
         // may itself be driving a runtime).
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
@@ -268,6 +313,7 @@ impl Batcher {
             enqueue_timeout,
             drop_logging_period,
             org,
+            uploads,
             worker: Some(handle),
         })
     }
@@ -281,7 +327,8 @@ impl Batcher {
     /// the enqueue timeout; a row that still does not fit is dropped, counted and reported.
     /// Returns whether the row was queued.
     pub fn submit(&self, row: PendingRow) -> bool {
-        let row = match self.rows.try_send(row) {
+        let attachments = referenced_attachments(&row);
+        let row = match self.rows.try_send(Queued { row, attachments }) {
             Ok(()) => {
                 self.counters.enqueued.fetch_add(1, Ordering::Relaxed);
                 if self.rows.len() >= self.wake_at {
@@ -407,6 +454,8 @@ impl Batcher {
             failed: c.failed.load(Ordering::Relaxed),
             retried: c.retried.load(Ordering::Relaxed),
             requests: c.requests.load(Ordering::Relaxed),
+            attachments_uploaded: self.uploads.uploaded.load(Ordering::Relaxed),
+            attachments_failed: self.uploads.failed.load(Ordering::Relaxed),
         }
     }
 
@@ -444,6 +493,18 @@ struct Worker {
     wake_sent: Arc<AtomicBool>,
     delivery: Arc<Delivery>,
     in_flight: Arc<tokio::sync::Semaphore>,
+    uploader: Arc<Uploader>,
+}
+
+/// Rows ready to send, with what their attachments' uploads need.
+struct Prepared {
+    api_url: String,
+    limit: PayloadLimit,
+    rows: Vec<Row>,
+    /// Attachments by the key of the row referencing them (empty when there are none).
+    attachments: HashMap<RowKey, Vec<Attachment>>,
+    /// The organisation id, when there are attachments.
+    org_id: Option<Arc<str>>,
 }
 
 /// What request tasks share: the client, settings, counters and the failures not yet reported.
@@ -496,6 +557,7 @@ impl Worker {
         options: BatcherOptions,
         remote: Remote,
         counters: Arc<Counters>,
+        uploads: Arc<UploadCounters>,
         wake_sent: Arc<AtomicBool>,
     ) -> Worker {
         let config = &options.config;
@@ -510,22 +572,33 @@ impl Worker {
             failures: std::sync::Mutex::new(Failures::default()),
             dumped: AtomicU64::new(0),
         };
+        let uploader = Uploader::new(
+            remote.client.clone(),
+            remote.api_key().to_owned(),
+            UploadSettings {
+                attempts: 8,
+                base_delay: options.attachment_retry_base_delay,
+            },
+            uploads,
+        );
         Worker {
             options,
             remote,
             wake_sent,
             delivery: Arc::new(delivery),
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize)),
+            uploader: Arc::new(uploader),
         }
     }
 
     fn run(
         mut self,
         runtime: &tokio::runtime::Runtime,
-        rows: &Receiver<PendingRow>,
+        rows: &Receiver<Queued>,
         control: &Receiver<Control>,
     ) {
-        let mut pending: Vec<PendingRow> = Vec::new();
+        self.uploader.spawn_on(runtime);
+        let mut pending: Vec<Queued> = Vec::new();
         let mut dropped_seen = 0;
         let sync = self.options.config.sync_flush;
         let eager_at = self.options.config.batch_size.max(1) * 20;
@@ -548,12 +621,14 @@ impl Worker {
                 Ok(Control::Flush(ack)) => {
                     self.send(runtime, std::mem::take(&mut pending));
                     self.wait_idle(runtime);
-                    ack.send(self.report(&mut dropped_seen));
+                    let uploads = self.wait_uploads(runtime);
+                    ack.send(self.report(&mut dropped_seen, uploads));
                 }
                 Ok(Control::Shutdown(ack)) => {
                     self.send(runtime, std::mem::take(&mut pending));
                     self.wait_idle(runtime);
-                    ack.send(self.report(&mut dropped_seen));
+                    let uploads = self.wait_uploads(runtime);
+                    ack.send(self.report(&mut dropped_seen, uploads));
                     return;
                 }
                 Ok(Control::Resolve(object, reply)) => {
@@ -574,6 +649,7 @@ impl Worker {
                 Err(RecvTimeoutError::Disconnected) => {
                     self.send(runtime, std::mem::take(&mut pending));
                     self.wait_idle(runtime);
+                    let _ = self.wait_uploads(runtime);
                     return;
                 }
             }
@@ -586,15 +662,36 @@ impl Worker {
         drop(all);
     }
 
-    /// The result for a flush: an error when rows were lost since the previous report.
-    fn report(&mut self, dropped_seen: &mut u64) -> Result<(), FlushError> {
+    /// Waits for attachment uploads (after the rows' requests), up to the flush deadline; the
+    /// number still running when it passes.
+    fn wait_uploads(&self, runtime: &tokio::runtime::Runtime) -> Result<(), u64> {
+        runtime.block_on(
+            self.uploader
+                .wait_idle(self.options.attachment_flush_timeout),
+        )
+    }
+
+    /// The result for a flush: an error when rows were lost since the previous report, else
+    /// when attachment uploads failed or were still running.
+    fn report(
+        &mut self,
+        dropped_seen: &mut u64,
+        uploads: Result<(), u64>,
+    ) -> Result<(), FlushError> {
         let dropped = self.delivery.counters.dropped.load(Ordering::Relaxed);
         let newly_dropped = dropped - *dropped_seen;
         *dropped_seen = dropped;
+        let upload_failures = self.uploader.take_failures();
         let mut failures = self.delivery.failures();
         let rows = std::mem::take(&mut failures.undelivered) + newly_dropped;
         if rows == 0 {
-            return Ok(());
+            if let Some((attachments, last_error)) = upload_failures {
+                return Err(FlushError::AttachmentsFailed {
+                    attachments,
+                    last_error,
+                });
+            }
+            return uploads.map_err(|attachments| FlushError::AttachmentsPending { attachments });
         }
         let last_error = if failures.last_error.is_empty() {
             "rows were dropped before reaching the queue".to_owned()
@@ -606,13 +703,20 @@ impl Worker {
 
     /// Turns pending rows into requests: resolves objects, merges, masks and packs on this
     /// thread, then starts the requests once the previous chunk's requests are done.
-    fn send(&mut self, runtime: &tokio::runtime::Runtime, pending: Vec<PendingRow>) {
+    fn send(&mut self, runtime: &tokio::runtime::Runtime, pending: Vec<Queued>) {
         if pending.is_empty() {
             return;
         }
-        let Some((api_url, limit, rows)) = runtime.block_on(self.prepare(pending)) else {
+        let Some(prepared) = runtime.block_on(self.prepare(pending)) else {
             return;
         };
+        let Prepared {
+            api_url,
+            limit,
+            rows,
+            mut attachments,
+            org_id,
+        } = prepared;
         let batches = pack(&rows, self.options.config.batch_size, limit.max_bytes);
         // Keep the order of chunks: wait for the previous chunk's requests.
         self.wait_idle(runtime);
@@ -628,23 +732,42 @@ impl Worker {
             let Ok(permit) = runtime.block_on(self.in_flight.clone().acquire_owned()) else {
                 return;
             };
+            let uploads = match (&org_id, attachments.is_empty()) {
+                (Some(org_id), false) => rows[batch.range.clone()]
+                    .iter()
+                    .filter_map(|row| attachments.remove(&row.key()))
+                    .flatten()
+                    .map(|attachment| UploadJob {
+                        attachment,
+                        api_url: api_url.clone(),
+                        org_id: org_id.clone(),
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
             let delivery = self.delivery.clone();
             let api_url = api_url.clone();
+            let uploader = self.uploader.clone();
             runtime.spawn(async move {
                 delivery.post(&api_url, batch, meta).await;
+                // Attachments go up after the rows referencing them (delivered or not: the
+                // rows may still arrive by other means, e.g. a payload dump).
+                if !uploads.is_empty() {
+                    uploader.enqueue(uploads).await;
+                }
                 drop(permit);
             });
         }
     }
 
     /// Resolves the API URL and objects, builds, merges and masks the rows.
-    async fn prepare(
-        &mut self,
-        pending: Vec<PendingRow>,
-    ) -> Option<(String, PayloadLimit, Vec<Row>)> {
+    async fn prepare(&mut self, pending: Vec<Queued>) -> Option<Prepared> {
         let api_url = match self.api_url_with_retries().await {
             Ok(url) => url,
             Err(e) => {
+                for queued in &pending {
+                    self.uploader.abandon(&queued.attachments, &e);
+                }
                 self.delivery.fail(pending.len() as u64, e);
                 return None;
             }
@@ -654,7 +777,12 @@ impl Worker {
         let mut resolve_error = String::new();
         let mut failed_objects: Vec<ObjectRef> = Vec::new();
         let mut rows = Vec::with_capacity(pending.len());
-        for row in pending {
+        let mut attachments: HashMap<RowKey, Vec<Attachment>> = HashMap::new();
+        for Queued {
+            row,
+            attachments: referenced,
+        } in pending
+        {
             if let Some(object) = row.object.as_ref().filter(|o| o.ids().is_none()) {
                 let ok = !failed_objects.iter().any(|f| f.same_object(object)) && {
                     match self.resolve_with_retries(object).await {
@@ -668,15 +796,35 @@ impl Worker {
                 };
                 if !ok {
                     unresolved += 1;
+                    self.uploader
+                        .abandon(&referenced, "its row's object could not be registered");
                     continue;
                 }
             }
-            rows.push(row.into_row());
+            let row = row.into_row();
+            if !referenced.is_empty() {
+                attachments.entry(row.key()).or_default().extend(referenced);
+            }
+            rows.push(row);
         }
         self.delivery.fail(unresolved, resolve_error);
         if rows.is_empty() {
             return None;
         }
+        let org_id = if attachments.is_empty() {
+            None
+        } else {
+            match self.org_with_retries().await {
+                Ok(org) => Some(Arc::<str>::from(org.org_id)),
+                Err(e) => {
+                    for referenced in attachments.values() {
+                        self.uploader.abandon(referenced, &format!("login failed: {e}"));
+                    }
+                    attachments.clear();
+                    None
+                }
+            }
+        };
         let before = rows.len();
         let mut rows = merge_row_batch(rows);
         self.delivery
@@ -689,7 +837,13 @@ impl Worker {
             }
         }
         let limit = self.remote.payload_limit(&api_url).await;
-        Some((api_url, limit, rows))
+        Some(Prepared {
+            api_url,
+            limit,
+            rows,
+            attachments,
+            org_id,
+        })
     }
 
     /// Sleeps before another attempt after `error`, or returns false when retries are spent.
@@ -706,6 +860,17 @@ impl Worker {
         tokio::time::sleep(delay).await;
         *attempt += 1;
         true
+    }
+
+    async fn org_with_retries(&mut self) -> Result<OrgState, String> {
+        let mut attempt = 0;
+        loop {
+            match self.remote.org().await {
+                Ok(org) => return Ok(org),
+                Err(e) if self.may_retry(&mut attempt, &e).await => {}
+                Err(e) => return Err(e.message),
+            }
+        }
     }
 
     async fn api_url_with_retries(&mut self) -> Result<String, String> {
@@ -884,7 +1049,7 @@ impl Delivery {
         if !has_content_type {
             upload = upload.header("Content-Type", "application/json");
         }
-        if url.contains("blob.core.windows.net") {
+        if is_azure_blob(url) {
             upload = upload.header("x-ms-blob-type", "BlockBlob");
         }
         let response = self

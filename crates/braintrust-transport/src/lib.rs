@@ -26,3 +26,4 @@ pub mod http;
 pub mod logger;
 pub mod login;
 mod remote;
+mod upload;
