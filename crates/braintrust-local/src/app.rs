@@ -43,6 +43,8 @@ pub(crate) struct AppState {
     pub(crate) faults: crate::faults::Faults,
     pub(crate) handlers: crate::functions::Handlers,
     pub(crate) llm: Option<crate::functions::LlmEndpoint>,
+    /// Where attachment bytes are kept.
+    pub(crate) attachments: crate::attachments::BlobDir,
 }
 
 impl AppState {
@@ -122,7 +124,15 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/function/invoke", post(functions::invoke))
         .route("/logs3", post(logs::logs3))
         .route("/logs3/overflow", post(logs::overflow_request))
-        .route("/objstore/{*key}", put(logs::upload_object))
+        .route(
+            "/objstore/{*key}",
+            put(logs::upload_object).get(crate::attachments::get_object),
+        )
+        .route(
+            "/attachment",
+            post(crate::attachments::request_upload).get(crate::attachments::describe),
+        )
+        .route("/attachment/status", post(crate::attachments::set_status))
         .route(
             "/v1/{object_type}/{id}/fetch",
             post(read::fetch_post).get(read::fetch_get),

@@ -4,7 +4,8 @@
 //! It is the offline default of braintrust-rs, the backend of our own tests, and a tool users can
 //! run: the official Python and JavaScript SDKs work against it too (login, project / experiment
 //! / dataset registration in the `/v1` and legacy `/api/*` families, `/logs3` with server-side
-//! merge, overflow uploads, `/fetch` and `/btql` reads).
+//! merge, overflow uploads, attachments (`/attachment`, signed uploads and downloads, status),
+//! `/fetch` and `/btql` reads).
 //!
 //! Run it in-process (it owns a background thread and runtime, so it works from sync code and
 //! from any async runtime):
@@ -24,6 +25,7 @@
 //! --api-key my-key`.
 
 mod app;
+mod attachments;
 mod error;
 mod faults;
 mod functions;
@@ -251,6 +253,10 @@ impl LocalServerBuilder {
             faults: faults::Faults::default(),
             handlers: self.handlers.clone(),
             llm: self.llm.clone(),
+            attachments: match &self.db {
+                Some(path) => attachments::BlobDir::beside(path),
+                None => attachments::BlobDir::Memory(Default::default()),
+            },
         });
         for file in &self.functions_files {
             for prompt in &file.prompts {

@@ -173,6 +173,9 @@ pub(crate) async fn upload_object(
         .get("token")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if let Some(key) = key.strip_prefix(crate::attachments::OBJECT_PREFIX) {
+        return crate::attachments::upload(&state, key, token, &body);
+    }
     if !state.store().put_blob(&key, token, &body)? {
         return Err(ApiError::forbidden(
             "invalid or expired upload signature for this object key",

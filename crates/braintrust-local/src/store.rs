@@ -94,6 +94,9 @@ CREATE INDEX IF NOT EXISTS functions_by_id ON function_versions (id, xact_id);
 CREATE INDEX IF NOT EXISTS functions_by_slug ON function_versions (project_id, slug, xact_id);
 CREATE TABLE IF NOT EXISTS blobs (
     key TEXT PRIMARY KEY, token TEXT NOT NULL, content_type TEXT, data BLOB);
+CREATE TABLE IF NOT EXISTS attachments (
+    key TEXT PRIMARY KEY, filename TEXT NOT NULL, content_type TEXT NOT NULL,
+    upload_token TEXT NOT NULL, download_token TEXT NOT NULL, status TEXT);
 ";
 
 impl Store {
@@ -559,6 +562,81 @@ impl Store {
             .query_row("SELECT data FROM blobs WHERE key = ?1", [key], |r| r.get(0))
             .optional()?;
         Ok(data.flatten())
+    }
+}
+
+/// An attachment's metadata: names, the tokens of its signed URLs, and its reported status.
+#[derive(Debug, Clone)]
+pub(crate) struct AttachmentRecord {
+    pub(crate) key: String,
+    pub(crate) filename: String,
+    pub(crate) content_type: String,
+    pub(crate) upload_token: String,
+    pub(crate) download_token: String,
+    pub(crate) status: Option<braintrust_core::attachment::AttachmentStatus>,
+}
+
+impl Store {
+    /// Records (or replaces) an attachment's metadata; its status starts unreported.
+    pub(crate) fn put_attachment(&self, record: &AttachmentRecord) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO attachments
+             (key, filename, content_type, upload_token, download_token, status)
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL)",
+            params![
+                record.key,
+                record.filename,
+                record.content_type,
+                record.upload_token,
+                record.download_token
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// An attachment's metadata.
+    pub(crate) fn attachment(&self, key: &str) -> Result<Option<AttachmentRecord>, StoreError> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT key, filename, content_type, upload_token, download_token, status
+                 FROM attachments WHERE key = ?1",
+                [key],
+                |r| {
+                    Ok((
+                        AttachmentRecord {
+                            key: r.get(0)?,
+                            filename: r.get(1)?,
+                            content_type: r.get(2)?,
+                            upload_token: r.get(3)?,
+                            download_token: r.get(4)?,
+                            status: None,
+                        },
+                        r.get::<_, Option<String>>(5)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((mut record, status)) = found else {
+            return Ok(None);
+        };
+        if let Some(status) = status {
+            record.status = Some(serde_json::from_str(&status)?);
+        }
+        Ok(Some(record))
+    }
+
+    /// Records an attachment's upload status. False when the key is unknown.
+    pub(crate) fn set_attachment_status(
+        &self,
+        key: &str,
+        status: &braintrust_core::attachment::AttachmentStatus,
+    ) -> Result<bool, StoreError> {
+        let changed = self.conn.execute(
+            "UPDATE attachments SET status = ?2 WHERE key = ?1",
+            params![key, serde_json::to_string(status)?],
+        )?;
+        Ok(changed == 1)
     }
 }
 

@@ -808,3 +808,76 @@ fn dataset_summaries_count_records() {
             .ends_with("/p/dsum/datasets/d")
     );
 }
+
+#[test]
+fn attachments_persist_beside_the_database_and_reject_bad_requests() {
+    let dir = TempDir::new();
+    let db = dir.file("local.db");
+    let key = "fb8845f9-70a6-4ded-9414-0c42d7104211";
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let org_id;
+    {
+        let server = LocalServer::builder()
+            .db_path(&db)
+            .api_key("k1")
+            .start()
+            .unwrap();
+        org_id = server.org_id().to_owned();
+        let http = Http::new(server.url(), Some("k1"));
+        let request = json!({"key": key, "filename": "a.bin", "content_type": "application/octet-stream", "org_id": org_id});
+        let grant = ok(http.post("/attachment", &request));
+        let url = grant["signedUrl"].as_str().unwrap();
+        // The signed URL needs no key, but its token.
+        let anonymous = Http::new(server.url(), None);
+        let forged = url.replace("token=", "token=x");
+        assert_eq!(
+            anonymous.send("PUT", &forged, Some(&bytes), &[]).status,
+            403
+        );
+        assert_eq!(anonymous.send("PUT", url, Some(&bytes), &[]).status, 200);
+        // Before the client reports a status, readers see `uploading`.
+        let query = format!(
+            "/attachment?filename=a.bin&content_type=application%2Foctet-stream&org_id={org_id}&key={key}"
+        );
+        assert_eq!(ok(http.get(&query))["status"]["upload_status"], "uploading");
+        let status = json!({"key": key, "org_id": org_id, "status": {"upload_status": "done"}});
+        ok(http.post("/attachment/status", &status));
+        // Bad requests.
+        let bad_key =
+            json!({"key": "../x", "filename": "a", "content_type": "text/plain", "org_id": org_id});
+        assert_eq!(http.post("/attachment", &bad_key).status, 400);
+        let other_org =
+            json!({"key": key, "filename": "a", "content_type": "text/plain", "org_id": "nope"});
+        assert_eq!(http.post("/attachment", &other_org).status, 403);
+        let missing = json!({"key": key, "org_id": org_id});
+        assert_eq!(http.post("/attachment", &missing).status, 400);
+        let bad_status =
+            json!({"key": key, "org_id": org_id, "status": {"upload_status": "finished"}});
+        assert_eq!(http.post("/attachment/status", &bad_status).status, 400);
+        let unknown = json!({"key": "abc", "org_id": org_id, "status": {"upload_status": "done"}});
+        assert_eq!(http.post("/attachment/status", &unknown).status, 404);
+        assert_eq!(Http::new(server.url(), None).get(&query).status, 401);
+    }
+    assert_eq!(
+        std::fs::read(dir.file("local.db.attachments").join(key)).unwrap(),
+        bytes,
+        "blobs are files beside the database"
+    );
+    // A restarted server still serves it.
+    let server = LocalServer::builder()
+        .db_path(&db)
+        .api_key("k1")
+        .start()
+        .unwrap();
+    let http = Http::new(server.url(), Some("k1"));
+    let query = format!(
+        "/attachment?filename=a.bin&content_type=application%2Foctet-stream&org_id={org_id}&key={key}"
+    );
+    let described = ok(http.get(&query));
+    assert_eq!(described["status"], json!({"upload_status": "done"}));
+    let url = described["downloadUrl"].as_str().unwrap();
+    let downloaded = Http::new(server.url(), None).get_bytes(url);
+    assert_eq!(downloaded, bytes);
+    let forged = url.replace("download=", "download=x");
+    assert_eq!(Http::new(server.url(), None).get(&forged).status, 403);
+}

@@ -26,15 +26,12 @@ fn captures_dir() -> PathBuf {
         .join("captures")
 }
 
-/// Endpoints not replayed here: prompts, functions and attachments belong to their own tests
-/// or later work; summaries name experiments by the capture's ids, which this server does not
+/// Endpoints not replayed here: prompts and functions belong to their own tests; summaries name experiments by the capture's ids, which this server does not
 /// assign (its own summary endpoints are tested in `api.rs`).
 fn replayed_later(path: &str) -> bool {
     path.starts_with("/v1/prompt")
         || path.starts_with("/v1/function")
         || path == "/function/invoke"
-        || path.starts_with("/attachment")
-        || path == "/objstore/download"
         || path.ends_with("/summarize")
         || path == "/experiment-comparison2"
         || path == "/api/base_experiment/get_id"
@@ -102,6 +99,8 @@ fn replay(file: &str) -> Replay {
     let mut exchanges = Vec::new();
     let mut skipped = Vec::new();
     let mut overflow_grant: Option<Value> = None;
+    let mut attachment_grant: Option<Value> = None;
+    let mut download: Option<Value> = None;
     let mut cursors: std::collections::HashMap<String, Option<String>> = Default::default();
 
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -125,6 +124,14 @@ fn replay(file: &str) -> Replay {
                 .as_ref()
                 .expect("overflow PUT before its grant");
             target = grant["signedUrl"].as_str().unwrap().to_owned();
+        } else if method == "PUT" && path.starts_with("/objstore/") {
+            let grant = attachment_grant
+                .as_ref()
+                .expect("attachment PUT before its grant");
+            target = grant["signedUrl"].as_str().unwrap().to_owned();
+        } else if method == "GET" && path == "/objstore/download" {
+            let answer = download.as_ref().expect("download before GET /attachment");
+            target = answer["downloadUrl"].as_str().unwrap().to_owned();
         }
         if let Some(rows) = body
             .as_mut()
@@ -182,8 +189,11 @@ fn replay(file: &str) -> Replay {
             reply.status,
             reply.text
         );
-        if path == "/logs3/overflow" {
-            overflow_grant = Some(reply.body.clone());
+        match (method, path.as_str()) {
+            ("POST", "/logs3/overflow") => overflow_grant = Some(reply.body.clone()),
+            ("POST", "/attachment") => attachment_grant = Some(reply.body.clone()),
+            ("GET", "/attachment") => download = Some(reply.body.clone()),
+            _ => {}
         }
         if let Some(cursor) = reply.body.get("cursor") {
             cursors.insert(path.clone(), cursor.as_str().map(str::to_owned));
@@ -582,4 +592,37 @@ fn python_eval_rows() {
         );
         assert!(root.get("span_parents").is_none_or(Value::is_null));
     }
+}
+
+#[test]
+#[cfg_attr(
+    not(conformance_data),
+    ignore = "conformance data not found: set BRAINTRUST_CONFORMANCE_DIR"
+)]
+fn python_attachment_upload_and_download() {
+    let r = replay("python-attachment.jsonl");
+    assert!(r.skipped.is_empty(), "{:?}", r.skipped);
+    let row = r.rows(&project()).pop().expect("the row");
+    assert_eq!(row["input"]["doc"]["type"], "braintrust_attachment");
+    assert_eq!(row["input"]["list"][0]["type"], "external_attachment");
+    // The signed URL points at this server and the upload needed no API key.
+    let grant = &r.reply_to("POST", "/attachment").body;
+    assert!(
+        grant["signedUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with(r.server.url())
+    );
+    let put = r
+        .exchanges
+        .iter()
+        .find(|e| e.record["method"] == "PUT")
+        .unwrap();
+    assert!(put.record["headers"].get("Authorization").is_none());
+    // The status the client posted is what the download lookup reports, and the downloaded
+    // bytes are the uploaded ones.
+    let described = &r.reply_to("GET", "/attachment").body;
+    assert_eq!(described["status"], json!({"upload_status": "done"}));
+    let downloaded = r.reply_to("GET", "/objstore/download");
+    assert_eq!(downloaded.text, put.record["text"].as_str().unwrap());
 }

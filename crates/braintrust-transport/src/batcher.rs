@@ -818,7 +818,8 @@ impl Worker {
                 Ok(org) => Some(Arc::<str>::from(org.org_id)),
                 Err(e) => {
                     for referenced in attachments.values() {
-                        self.uploader.abandon(referenced, &format!("login failed: {e}"));
+                        self.uploader
+                            .abandon(referenced, &format!("login failed: {e}"));
                     }
                     attachments.clear();
                     None

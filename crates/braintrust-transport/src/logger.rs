@@ -76,6 +76,7 @@ pub struct LoggerOptions {
     enqueue_timeout: Option<Duration>,
     retry_base_delay: Option<Duration>,
     flush_interval: Option<Duration>,
+    attachment_flush_timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for LoggerOptions {
@@ -115,6 +116,7 @@ impl Default for LoggerOptions {
             enqueue_timeout: None,
             retry_base_delay: None,
             flush_interval: None,
+            attachment_flush_timeout: None,
         }
     }
 }
@@ -169,10 +171,13 @@ impl LoggerOptions {
         sync_flush: bool => sync_flush;
         /// How long logging waits for space in a full queue before dropping a row (10 s).
         enqueue_timeout: Duration => enqueue_timeout;
-        /// The first retry delay, doubled each retry (1 s).
+        /// The first retry delay, doubled each retry (1 s for rows, 500 ms for attachment
+        /// uploads; setting it sets both).
         retry_base_delay: Duration => retry_base_delay;
         /// How long rows may wait before being sent without a flush (250 ms).
         flush_interval: Duration => flush_interval;
+        /// How long a flush waits for attachment uploads once the rows are sent (120 s).
+        attachment_flush_timeout: Duration => attachment_flush_timeout;
     }
 
     /// With `false`, every logging call flushes before returning (default `true`: logging
@@ -350,6 +355,10 @@ fn settings(
     }
     if let Some(d) = options.retry_base_delay {
         batcher_options.retry_base_delay = d;
+        batcher_options.attachment_retry_base_delay = d;
+    }
+    if let Some(t) = options.attachment_flush_timeout {
+        batcher_options.attachment_flush_timeout = t;
     }
     if let Some(i) = options.flush_interval {
         batcher_options.flush_interval = i;

@@ -275,7 +275,11 @@ impl Shared {
                     self.counters.retried.fetch_add(1, Ordering::Relaxed);
                     let delay = (self.settings.base_delay * 2u32.saturating_pow(tries - 1))
                         .min(MAX_BACKOFF);
-                    tracing::debug!(?delay, "braintrust: retrying attachment request: {}", e.message);
+                    tracing::debug!(
+                        ?delay,
+                        "braintrust: retrying attachment request: {}",
+                        e.message
+                    );
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -386,7 +390,8 @@ pub(crate) fn is_azure_blob(url: &str) -> bool {
         .unwrap_or_default();
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
     let host = host.split(':').next().unwrap_or_default();
-    host.to_ascii_lowercase().ends_with(".blob.core.windows.net")
+    host.to_ascii_lowercase()
+        .ends_with(".blob.core.windows.net")
 }
 
 #[cfg(test)]

@@ -63,6 +63,22 @@ impl Http {
         Reply { status, body, text }
     }
 
+    /// `GET` of an absolute URL without credentials; the raw body of a 200 answer.
+    #[allow(dead_code)]
+    pub fn get_bytes(&self, url: &str) -> Vec<u8> {
+        let mut resp = self
+            .agent
+            .get(url)
+            .call()
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        assert_eq!(resp.status().as_u16(), 200, "GET {url}");
+        resp.body_mut()
+            .with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .unwrap()
+    }
+
     pub fn get(&self, path: &str) -> Reply {
         self.send("GET", path, None, &[])
     }
