@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 
+use braintrust_core::attachment::ReadonlyAttachment;
 use serde_json::{Map, Value, json};
 
 use crate::api::{ApiClient, ApiError, Host, block_on};
@@ -42,6 +43,14 @@ impl RowPages {
             done: false,
             buffer: VecDeque::new(),
         }
+    }
+
+    /// Read-only handles on the attachments referenced anywhere in a fetched `row`; their bytes
+    /// are downloaded on first use.
+    pub fn attachments(&self, row: &Map<String, Value>) -> Vec<ReadonlyAttachment> {
+        row.values()
+            .flat_map(|value| self.api.attachments_in(value))
+            .collect()
     }
 
     /// Rows per request (default 1,000).

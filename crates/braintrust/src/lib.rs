@@ -44,6 +44,11 @@
 //! one a `#[test]` with pass/fail gates. Experiments and datasets: [`init_experiment`],
 //! [`init_dataset`].
 //!
+//! Attachments: put an [`Attachment`] (bytes or a file), a [`JsonAttachment`] or an
+//! [`ExternalAttachment`] anywhere in a logged value; the row carries a reference and the bytes
+//! are uploaded in the background. Fetched rows give [`ReadonlyAttachment`]s back (see
+//! [`attachment`]).
+//!
 //! The crates behind this facade can be used on their own: `braintrust-core` (span model),
 //! `braintrust-transport` (HTTP, batching, loggers, experiments, datasets),
 //! `braintrust-functions` (prompts and functions), `braintrust-eval` (evals),
@@ -51,8 +56,8 @@
 
 #[doc(inline)]
 pub use braintrust_core::{
-    context, env_file, event, id, mask, merge, object, origin, propagation, row, span,
-    span_components,
+    attachment, context, env_file, event, id, inline_media, mask, merge, object, origin,
+    propagation, row, span, span_components,
 };
 #[doc(inline)]
 pub use braintrust_transport::{api, batcher, config, http, logger, login as auth};
@@ -64,6 +69,9 @@ pub use braintrust_functions::{
     PromptError, init_function, invoke, invoke_stream, load_prompt,
 };
 
+pub use braintrust_core::attachment::{
+    Attachment, ExternalAttachment, JsonAttachment, ReadonlyAttachment,
+};
 pub use braintrust_core::context::{SpanFutureExt, current_span};
 pub use braintrust_core::event::{Event, EventError, SpanAttributes, SpanType};
 pub use braintrust_core::mask::{MaskingFunction, set_masking_function};
