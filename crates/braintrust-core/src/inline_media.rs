@@ -576,6 +576,65 @@ mod tests {
         assert!(out.value.to_string().len() < 300);
     }
 
+    fn arbitrary_json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let media_string = prop_oneof![
+            Just(format!("data:image/png;base64,{PNG}")),
+            Just("data:image/png;base64,".to_owned()),
+            Just("data:;base64,AAAA".to_owned()),
+            Just("data:image/png;base64,!!".to_owned()),
+            "[A-Za-z0-9+/=]{0,40}",
+            ".{0,30}",
+        ];
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            media_string.prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            let keys = prop_oneof![
+                Just("image_url".to_owned()),
+                Just("url".to_owned()),
+                Just("file".to_owned()),
+                Just("file_data".to_owned()),
+                Just("source".to_owned()),
+                Just("type".to_owned()),
+                Just("media_type".to_owned()),
+                Just("data".to_owned()),
+                Just("inline_data".to_owned()),
+                Just("mime_type".to_owned()),
+                Just("image".to_owned()),
+                Just("format".to_owned()),
+                Just("bytes".to_owned()),
+                "[a-z]{1,6}",
+            ];
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((keys, inner), 0..5)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Any JSON: no panic, the input is never modified, and every reference made points at
+        /// one of the returned attachments.
+        #[test]
+        fn arbitrary_values_never_panic(value in arbitrary_json()) {
+            let before = value.clone();
+            if let Some(out) = convert_inline_media_always(&value) {
+                let refs = crate::attachment::references_in(&out.value);
+                let made: Vec<_> = refs
+                    .iter()
+                    .filter(|r| out.attachments.iter().any(|a| a.reference() == **r))
+                    .collect();
+                proptest::prop_assert_eq!(made.len(), out.attachments.len());
+            }
+            proptest::prop_assert_eq!(value, before);
+        }
+    }
+
     #[test]
     fn data_uris_must_be_whole() {
         assert!(is_data_uri(" data:image/png;base64,AAAA "));

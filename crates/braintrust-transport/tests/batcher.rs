@@ -208,3 +208,40 @@ fn rows_are_sent_without_a_flush_after_the_interval() {
     }
     assert_eq!(server.rows(&ObjectIds::experiment("e")).unwrap().len(), 1);
 }
+
+#[test]
+fn dropping_the_batcher_finishes_attachment_uploads() {
+    use braintrust_core::attachment::Attachment;
+    let server = LocalServer::builder()
+        .record_requests(true)
+        .start()
+        .unwrap();
+    let batcher = Batcher::start(options(&server)).unwrap();
+    let attachment = Attachment::new(vec![5; 4096], "five.bin", "application/octet-stream");
+    let id = SpanIdentity::root(IdFormat::Hex);
+    let fields = Event::new()
+        .input(json!({"blob": &attachment}))
+        .into_fields()
+        .unwrap();
+    let row = Row::span_start(
+        &id,
+        &ObjectIds::experiment("e"),
+        &SpanAttributes::named("s"),
+        None,
+        SystemTime::now(),
+        fields,
+    );
+    assert!(batcher.enqueue(row));
+    drop(attachment);
+    drop(batcher);
+    let statuses: Vec<_> = server
+        .recorded_requests()
+        .into_iter()
+        .filter(|r| r.path == "/attachment/status")
+        .collect();
+    assert_eq!(statuses.len(), 1, "shutdown waited for the upload");
+    assert_eq!(
+        statuses[0].json.as_ref().unwrap()["status"],
+        json!({"upload_status": "done"})
+    );
+}
