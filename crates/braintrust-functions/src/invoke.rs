@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::InvokeError;
-use crate::sse::{SseEvent, SseParser};
+use braintrust_transport::sse::{SseEvent, SseParser};
 
 /// How the function's output is shaped (`mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -512,7 +512,7 @@ impl InvokeStream {
     }
 
     fn take_events(&mut self) {
-        while let Some(event) = self.parser.events.pop_front() {
+        while let Some(event) = self.parser.next_event() {
             let chunk = InvokeChunk::from_event(event);
             if let Ok(chunk) = &chunk {
                 match chunk {

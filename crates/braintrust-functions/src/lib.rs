@@ -19,7 +19,6 @@ pub mod invoke;
 pub mod load;
 pub mod mustache;
 pub mod prompt;
-mod sse;
 
 pub use error::{InvokeError, PromptError};
 pub use function::{

@@ -1,5 +1,48 @@
-//! LLM provider wrappers (OpenAI, Anthropic, Gemini, Bedrock) that turn each call into a
-//! spec-conformant `llm` span.
+//! LLM provider calls as Braintrust `llm` spans: one span per call (streams included), under the
+//! current span, shaped as the cross-language llm-span specification requires.
 //!
-//! **Status: not implemented yet.** This crate is a placeholder in the workspace layout; it
-//! exports nothing. Tracked by the "Provider wrappers" issue.
+//! Everything is built on provider-neutral **span builders**: pure functions turning a request
+//! JSON and its response JSON into the span's input, output, metadata and metrics, and stream
+//! aggregators that rebuild the non-streaming response from the stream's events.
+//!
+//! | provider | builders | span name |
+//! |---|---|---|
+//! | OpenAI chat completions | [`openai::chat_completion_span`], [`openai::ChatStream`] | `Chat Completion` |
+//! | OpenAI responses | [`openai::responses_span`], [`openai::ResponsesStream`] | `openai.responses.create` |
+//! | Anthropic messages | [`anthropic::messages_span`], [`anthropic::MessagesStream`] | `anthropic.messages.create` / `.stream` |
+//! | Gemini | [`gemini::generate_content_span`], [`gemini::GenerateContentStream`] | `generate_content` |
+//! | Bedrock converse | [`bedrock::converse_span`], [`bedrock::ConverseStream`] | `bedrock.converse` / `-stream` |
+//!
+//! [`LlmCallSpan`] records one call with them: start it with the request's fields, finish it
+//! with the response's (or fail it with the error). Users of any Rust client (rig, genai,
+//! community Anthropic crates, …) get conformant spans this way:
+//!
+//! ```
+//! use braintrust_providers::{LlmCallSpan, anthropic};
+//! use serde_json::json;
+//!
+//! let request = json!({"model": "claude-x", "max_tokens": 64,
+//!     "messages": [{"role": "user", "content": "hi"}]});
+//! let call = LlmCallSpan::start(
+//!     anthropic::MESSAGES_SPAN_NAME,
+//!     "my_app::anthropic",
+//!     anthropic::messages_request_fields(&request),
+//! );
+//! let response = json!({"model": "claude-x-1", "role": "assistant",
+//!     "content": [{"type": "text", "text": "hello"}],
+//!     "usage": {"input_tokens": 9, "output_tokens": 2}});
+//! call.finish(anthropic::messages_response_fields(&response));
+//! ```
+//!
+//! Inline base64 media in the logged input and output becomes attachments
+//! ([`braintrust_core::inline_media`]); the request sent to the provider is never modified.
+
+pub mod anthropic;
+pub mod bedrock;
+mod call;
+mod fields;
+pub mod gemini;
+pub mod openai;
+
+pub use call::LlmCallSpan;
+pub use fields::{ALLOWED_METADATA, ALLOWED_METRICS, LlmSpanFields, Provider};

@@ -12,7 +12,8 @@
 //! * [`api`]: [`api::ApiClient`], request/response calls (prompts, functions) from any runtime;
 //! * [`experiment`]: [`experiment::init_experiment`], [`experiment::Experiment`] and summaries;
 //! * [`dataset`]: [`dataset::init_dataset`] and [`dataset::Dataset`] records;
-//! * [`fetch`]: reading rows back page by page; [`git`]: the git metadata of experiments.
+//! * [`fetch`]: reading rows back page by page; [`git`]: the git metadata of experiments;
+//! * [`sse`]: an incremental server-sent-events parser.
 
 pub mod api;
 pub mod batcher;
@@ -26,4 +27,5 @@ pub mod http;
 pub mod logger;
 pub mod login;
 mod remote;
+pub mod sse;
 mod upload;

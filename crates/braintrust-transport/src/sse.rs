@@ -1,20 +1,32 @@
 //! An incremental server-sent-events parser (the WHATWG event-stream format): bytes in, events
-//! out, whatever the chunk boundaries.
+//! out, whatever the chunk boundaries. Used for `/function/invoke` streams and provider streams.
+//!
+//! ```
+//! use braintrust_transport::sse::SseParser;
+//!
+//! let mut parser = SseParser::default();
+//! parser.feed(b"event: delta\ndata: {\"a\"");
+//! assert!(parser.next_event().is_none());
+//! parser.feed(b":1}\n\ndata: [DONE]\n\n");
+//! let first = parser.next_event().unwrap();
+//! assert_eq!((first.event.as_str(), first.data.as_str()), ("delta", "{\"a\":1}"));
+//! assert_eq!(parser.next_event().unwrap().data, "[DONE]");
+//! ```
 
 use std::collections::VecDeque;
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct SseEvent {
+pub struct SseEvent {
     /// The `event:` field (`message` when absent).
-    pub(crate) event: String,
+    pub event: String,
     /// The `data:` lines joined with `\n`.
-    pub(crate) data: String,
+    pub data: String,
 }
 
 /// Feeds on byte chunks; complete events queue up in `events`.
 #[derive(Debug, Default)]
-pub(crate) struct SseParser {
+pub struct SseParser {
     /// Bytes of the current, unfinished line.
     line: Vec<u8>,
     /// The previous chunk ended in `\r`: a `\n` starting the next one belongs to it.
@@ -22,12 +34,17 @@ pub(crate) struct SseParser {
     event: Option<String>,
     data: String,
     has_data: bool,
-    pub(crate) events: VecDeque<SseEvent>,
+    events: VecDeque<SseEvent>,
 }
 
 impl SseParser {
+    /// The next complete event, if any.
+    pub fn next_event(&mut self) -> Option<SseEvent> {
+        self.events.pop_front()
+    }
+
     /// Parses a chunk.
-    pub(crate) fn feed(&mut self, chunk: &[u8]) {
+    pub fn feed(&mut self, chunk: &[u8]) {
         let mut rest = chunk;
         // An empty chunk says nothing about the byte after a `\r`: keep waiting for it.
         if self.after_cr && !rest.is_empty() {
@@ -58,7 +75,7 @@ impl SseParser {
 
     /// The stream ended: a final line without a newline still counts, and a last event without
     /// its blank line is dispatched too (servers that close right after the data).
-    pub(crate) fn finish(&mut self) {
+    pub fn finish(&mut self) {
         if !self.line.is_empty() {
             let line = std::mem::take(&mut self.line);
             self.line_done(&line);
