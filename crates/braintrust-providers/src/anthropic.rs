@@ -317,6 +317,9 @@ impl Block {
     }
 }
 
+#[cfg(feature = "anthropic")]
+pub use crate::anthropic_client::{AnthropicClient, DEFAULT_VERSION, INSTRUMENTATION};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,6 +285,9 @@ impl ConverseStream {
     }
 }
 
+#[cfg(feature = "bedrock")]
+pub use crate::bedrock_client::{AwsCredentials, BedrockClient, INSTRUMENTATION};
+
 #[cfg(test)]
 mod tests {
     use super::*;

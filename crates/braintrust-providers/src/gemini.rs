@@ -276,6 +276,9 @@ impl GenerateContentStream {
     }
 }
 
+#[cfg(feature = "gemini")]
+pub use crate::gemini_client::{GeminiClient, INSTRUMENTATION};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,11 +38,22 @@
 //! ([`braintrust_core::inline_media`]); the request sent to the provider is never modified.
 
 pub mod anthropic;
+#[cfg(feature = "anthropic")]
+mod anthropic_client;
 pub mod bedrock;
+#[cfg(feature = "bedrock")]
+mod bedrock_client;
 mod call;
+mod client;
+#[cfg(feature = "bedrock")]
+mod eventstream;
 mod fields;
 pub mod gemini;
+#[cfg(feature = "gemini")]
+mod gemini_client;
 pub mod openai;
+mod openai_client;
 
 pub use call::LlmCallSpan;
+pub use client::{ClientOptions, LlmStream, ProviderError};
 pub use fields::{ALLOWED_METADATA, ALLOWED_METRICS, LlmSpanFields, Provider};

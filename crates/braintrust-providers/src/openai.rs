@@ -495,6 +495,9 @@ impl ResponsesStream {
     }
 }
 
+#[cfg(feature = "openai")]
+pub use crate::openai_client::{INSTRUMENTATION, OpenAiClient};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -480,6 +480,44 @@ fn forward_body(response: StreamingResponse) -> StreamingResponse {
     }
 }
 
+/// An [`HttpClient`] whose requests run on the SDK's background runtime, so that they can be
+/// awaited from any executor (or blocked on from plain threads). Streamed bodies are read there
+/// too. The provider clients use it.
+#[derive(Debug, Clone)]
+pub struct BackgroundHttp {
+    http: Arc<dyn HttpClient>,
+}
+
+impl BackgroundHttp {
+    /// Requests sent through `http`.
+    pub fn new(http: Arc<dyn HttpClient>) -> BackgroundHttp {
+        BackgroundHttp { http }
+    }
+
+    /// The default hyper client, configured from the environment (proxy, timeouts).
+    pub fn from_env() -> Result<BackgroundHttp, HttpError> {
+        let client = HyperClient::with_env(crate::http::HttpOptions::default(), |name| {
+            std::env::var(name).ok()
+        })?;
+        Ok(BackgroundHttp::new(Arc::new(client)))
+    }
+
+    /// Sends `request` and reads the whole response.
+    pub async fn send(&self, request: HttpRequest) -> Result<crate::http::HttpResponse, ApiError> {
+        let http = self.http.clone();
+        run(async move { Ok(http.send(request).await?) }).await
+    }
+
+    /// Sends `request` and returns when the response head arrives; the body streams.
+    pub async fn send_streaming(
+        &self,
+        request: HttpRequest,
+    ) -> Result<StreamingResponse, ApiError> {
+        let http = self.http.clone();
+        run(async move { Ok(forward_body(http.send_streaming(request).await?)) }).await
+    }
+}
+
 /// The runtime all [`ApiClient`] requests run on: one worker thread, started on first use.
 fn io_runtime() -> Result<&'static tokio::runtime::Runtime, ApiError> {
     static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();

@@ -1,0 +1,203 @@
+//! The built-in OpenAI client: chat completions and responses, plain and streamed.
+
+use braintrust_transport::sse::SseParser;
+use serde_json::Value;
+
+use crate::call::LlmCallSpan;
+use crate::client::{
+    Aggregate, ClientOptions, Decoder, Endpoint, LlmStream, ProviderError, traced_json,
+};
+use crate::fields::LlmSpanFields;
+use crate::openai::{
+    CHAT_SPAN_NAME, ChatStream, RESPONSES_SPAN_NAME, ResponsesStream, chat_request_fields,
+    chat_response_fields, responses_request_fields, responses_response_fields,
+};
+
+/// `context.span_origin.instrumentation.name` of spans from this client.
+pub const INSTRUMENTATION: &str = "braintrust::providers::openai";
+
+/// A raw-JSON OpenAI client whose calls are `llm` spans. The base URL comes from the options,
+/// else `OPENAI_BASE_URL`, else `https://api.openai.com/v1`; the key from the options, else
+/// `OPENAI_API_KEY`.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), braintrust_providers::ProviderError> {
+/// use braintrust_providers::{ClientOptions, openai::OpenAiClient};
+/// use serde_json::json;
+///
+/// let client = OpenAiClient::new(ClientOptions::new())?;
+/// let response = client
+///     .chat_completions(&json!({"model": "gpt-4o-mini",
+///         "messages": [{"role": "user", "content": "Hello"}]}))
+///     .await?;
+/// println!("{}", response["choices"][0]["message"]["content"]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct OpenAiClient {
+    endpoint: Endpoint,
+}
+
+impl OpenAiClient {
+    /// A client with `options` (unset values from the environment).
+    pub fn new(options: ClientOptions) -> Result<OpenAiClient, ProviderError> {
+        let base_url = options.resolved_base_url(&["OPENAI_BASE_URL"], "https://api.openai.com/v1");
+        let key = options
+            .resolved_api_key(&["OPENAI_API_KEY"])
+            .ok_or_else(|| {
+                ProviderError::Config(
+                    "no OpenAI API key: pass ClientOptions::api_key or set OPENAI_API_KEY".into(),
+                )
+            })?;
+        let mut headers = vec![("Authorization".to_owned(), format!("Bearer {key}"))];
+        headers.extend(options.headers.iter().cloned());
+        Ok(OpenAiClient {
+            endpoint: Endpoint {
+                http: options.background_http()?,
+                base_url,
+                headers,
+            },
+        })
+    }
+
+    /// `POST /chat/completions`; the request is sent as given.
+    pub async fn chat_completions(&self, request: &Value) -> Result<Value, ProviderError> {
+        let call = LlmCallSpan::start(
+            CHAT_SPAN_NAME,
+            INSTRUMENTATION,
+            chat_request_fields(request),
+        );
+        let http = self
+            .endpoint
+            .request("/chat/completions", body(request), "application/json");
+        traced_json(&self.endpoint, http, call, chat_response_fields).await
+    }
+
+    /// `POST /chat/completions` streamed: the chunks as they arrive. The request should carry
+    /// `"stream": true` (added when absent) and `stream_options.include_usage` for token
+    /// metrics.
+    pub async fn chat_completions_stream(
+        &self,
+        request: &Value,
+    ) -> Result<LlmStream, ProviderError> {
+        let call = LlmCallSpan::start(
+            CHAT_SPAN_NAME,
+            INSTRUMENTATION,
+            chat_request_fields(request),
+        );
+        let http = self
+            .endpoint
+            .request(
+                "/chat/completions",
+                streaming_body(request),
+                "application/json",
+            )
+            .header("Accept", "text/event-stream");
+        start_stream(
+            &self.endpoint,
+            http,
+            call,
+            Box::new(ChatAggregate::default()),
+        )
+        .await
+    }
+
+    /// `POST /responses`.
+    pub async fn responses(&self, request: &Value) -> Result<Value, ProviderError> {
+        let call = LlmCallSpan::start(
+            RESPONSES_SPAN_NAME,
+            INSTRUMENTATION,
+            responses_request_fields(request),
+        );
+        let http = self
+            .endpoint
+            .request("/responses", body(request), "application/json");
+        traced_json(&self.endpoint, http, call, responses_response_fields).await
+    }
+
+    /// `POST /responses` streamed: the events as they arrive.
+    pub async fn responses_stream(&self, request: &Value) -> Result<LlmStream, ProviderError> {
+        let call = LlmCallSpan::start(
+            RESPONSES_SPAN_NAME,
+            INSTRUMENTATION,
+            responses_request_fields(request),
+        );
+        let http = self
+            .endpoint
+            .request("/responses", streaming_body(request), "application/json")
+            .header("Accept", "text/event-stream");
+        start_stream(
+            &self.endpoint,
+            http,
+            call,
+            Box::new(ResponsesAggregate::default()),
+        )
+        .await
+    }
+}
+
+/// The request's bytes, exactly as serialised from the caller's value.
+pub(crate) fn body(request: &Value) -> Vec<u8> {
+    serde_json::to_vec(request).unwrap_or_default()
+}
+
+/// The request with `"stream": true` when the caller left it out.
+pub(crate) fn streaming_body(request: &Value) -> Vec<u8> {
+    match request.get("stream") {
+        Some(Value::Bool(true)) => body(request),
+        _ => {
+            let mut request = request.clone();
+            if let Some(map) = request.as_object_mut() {
+                map.insert("stream".into(), Value::Bool(true));
+            }
+            body(&request)
+        }
+    }
+}
+
+/// Sends a streaming request; on an error answer the span fails and the error is returned.
+pub(crate) async fn start_stream(
+    endpoint: &Endpoint,
+    request: braintrust_transport::http::HttpRequest,
+    call: LlmCallSpan,
+    aggregate: Box<dyn Aggregate>,
+) -> Result<LlmStream, ProviderError> {
+    match endpoint.send_streaming(request).await {
+        Ok(body) => Ok(LlmStream::new(
+            body,
+            Decoder::Sse(SseParser::default()),
+            aggregate,
+            call,
+        )),
+        Err(e) => {
+            call.fail(LlmSpanFields::default(), &e);
+            Err(e)
+        }
+    }
+}
+
+#[derive(Default)]
+struct ChatAggregate(ChatStream);
+
+impl Aggregate for ChatAggregate {
+    fn push(&mut self, _event: &str, data: &Value) {
+        self.0.push(data);
+    }
+
+    fn fields(&self) -> LlmSpanFields {
+        chat_response_fields(&self.0.response())
+    }
+}
+
+#[derive(Default)]
+struct ResponsesAggregate(ResponsesStream);
+
+impl Aggregate for ResponsesAggregate {
+    fn push(&mut self, _event: &str, data: &Value) {
+        self.0.push(data);
+    }
+
+    fn fields(&self) -> LlmSpanFields {
+        responses_response_fields(&self.0.response())
+    }
+}
