@@ -2,7 +2,11 @@
 //!
 //! * `ci`: everything `.ci/run` checks, in order: formatting, clippy with warnings denied, the
 //!   whole test suite (unit, integration, doc tests), and the docs with warnings denied. The
-//!   last line totals the test results: `tests: N passed, M failed, K skipped`.
+//!   last line totals the test results: `tests: N passed, M failed, K skipped`. When the
+//!   conformance data is present it then runs the llm-span conformance suite.
+//! * `conformance [--spec DIR] [--cassettes DIR]`: the llm-span conformance suite (defaults
+//!   `../shared/conformance/spec` and `../shared/conformance/cassettes`, or under
+//!   `BRAINTRUST_CONFORMANCE_DIR`): one line per case, then `N passed, M failed`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, ExitCode, Stdio};
@@ -11,10 +15,80 @@ use std::time::Instant;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("ci") => run_steps(&ci_steps()),
+        Some("ci") => {
+            let code = run_steps(&ci_steps());
+            if code != ExitCode::SUCCESS {
+                return code;
+            }
+            let defaults = conformance_defaults();
+            if defaults.spec_dir.is_dir() {
+                eprintln!("==> conformance: {}", defaults.spec_dir.display());
+                conformance(&defaults)
+            } else {
+                eprintln!(
+                    "==> conformance skipped: {} not found (set BRAINTRUST_CONFORMANCE_DIR)",
+                    defaults.spec_dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+        }
+        Some("conformance") => match conformance_options(&args[1..]) {
+            Ok(options) => conformance(&options),
+            Err(e) => {
+                eprintln!("{e}\nusage: cargo xtask conformance [--spec DIR] [--cassettes DIR]");
+                ExitCode::from(2)
+            }
+        },
         _ => {
-            eprintln!("usage: cargo xtask ci");
+            eprintln!(
+                "usage: cargo xtask ci | cargo xtask conformance [--spec DIR] [--cassettes DIR]"
+            );
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `$BRAINTRUST_CONFORMANCE_DIR` or `../shared/conformance`, from the workspace root.
+fn conformance_defaults() -> braintrust_conformance::RunOptions {
+    let root = std::env::var_os("BRAINTRUST_CONFORMANCE_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance")
+        });
+    braintrust_conformance::RunOptions {
+        spec_dir: root.join("spec"),
+        cassettes_dir: root.join("cassettes"),
+        replay: Default::default(),
+    }
+}
+
+fn conformance_options(args: &[String]) -> Result<braintrust_conformance::RunOptions, String> {
+    let mut options = conformance_defaults();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = || {
+            it.clone()
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("{arg} needs a directory"))
+        };
+        match arg.as_str() {
+            "--spec" => options.spec_dir = value()?.into(),
+            "--cassettes" => options.cassettes_dir = value()?.into(),
+            other => return Err(format!("unknown argument {other}")),
+        }
+        it.next();
+    }
+    Ok(options)
+}
+
+fn conformance(options: &braintrust_conformance::RunOptions) -> ExitCode {
+    match braintrust_conformance::run_all(options) {
+        Ok(results) if braintrust_conformance::report(&results) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            ExitCode::FAILURE
         }
     }
 }
