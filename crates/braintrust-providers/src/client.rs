@@ -247,6 +247,8 @@ pub struct LlmStream {
     ready: VecDeque<Value>,
     aggregate: Box<dyn Aggregate>,
     call: Option<LlmCallSpan>,
+    /// An error to yield once the events decoded before it are.
+    error: Option<ProviderError>,
     done: bool,
 }
 
@@ -272,6 +274,7 @@ impl LlmStream {
             ready: VecDeque::new(),
             aggregate,
             call: Some(call),
+            error: None,
             done: false,
         }
     }
@@ -287,11 +290,13 @@ impl LlmStream {
         }
     }
 
-    fn fail(&mut self, error: &ProviderError) {
+    /// Fails the span now; the error is yielded after the events decoded before it.
+    fn fail(&mut self, error: ProviderError) {
         self.done = true;
         if let Some(call) = self.call.take() {
-            call.fail(self.aggregate.fields(), error);
+            call.fail(self.aggregate.fields(), &error);
         }
+        self.error = Some(error);
     }
 
     /// Decodes a chunk into ready events.
@@ -360,6 +365,9 @@ impl futures_core::Stream for LlmStream {
             if let Some(value) = this.ready.pop_front() {
                 return Poll::Ready(Some(Ok(value)));
             }
+            if let Some(error) = this.error.take() {
+                return Poll::Ready(Some(Err(error)));
+            }
             if this.done {
                 this.finish();
                 return Poll::Ready(None);
@@ -370,23 +378,18 @@ impl futures_core::Stream for LlmStream {
                     if let Decoder::Sse(parser) = &mut this.decoder {
                         parser.finish();
                         if let Err(e) = this.feed(&[]) {
-                            this.fail(&e);
-                            return Poll::Ready(Some(Err(e)));
+                            this.fail(e);
+                            continue;
                         }
                     }
                     this.done = true;
                 }
                 Poll::Ready(Some(Ok(chunk))) => {
                     if let Err(e) = this.feed(&chunk) {
-                        this.fail(&e);
-                        return Poll::Ready(Some(Err(e)));
+                        this.fail(e);
                     }
                 }
-                Poll::Ready(Some(Err(e))) => {
-                    let e = ProviderError::Stream(e.to_string());
-                    this.fail(&e);
-                    return Poll::Ready(Some(Err(e)));
-                }
+                Poll::Ready(Some(Err(e))) => this.fail(ProviderError::Stream(e.to_string())),
             }
         }
     }

@@ -49,9 +49,13 @@
 //! are uploaded in the background. Fetched rows give [`ReadonlyAttachment`]s back (see
 //! [`attachment`]).
 //!
+//! LLM calls: [`providers`] turns each OpenAI, Anthropic, Gemini or Bedrock call into one
+//! `llm` span, through its built-in clients or, for any other client, its span builders.
+//!
 //! The crates behind this facade can be used on their own: `braintrust-core` (span model),
 //! `braintrust-transport` (HTTP, batching, loggers, experiments, datasets),
 //! `braintrust-functions` (prompts and functions), `braintrust-eval` (evals),
+//! `braintrust-providers` (LLM provider spans),
 //! `braintrust-local` (a local server).
 
 #[doc(inline)]
@@ -89,6 +93,10 @@ pub use braintrust_transport::login::{
 pub use braintrust_core::traced::{traced, traced_async, wrap_traced};
 #[doc(inline)]
 pub use braintrust_macros::{eval, traced};
+
+/// LLM provider calls as `llm` spans: span builders, built-in clients, [`providers::LlmCallSpan`]
+/// (the `braintrust-providers` crate).
+pub use braintrust_providers as providers;
 
 /// Evals: the runner, scorers, summaries (the `braintrust-eval` crate).
 pub use braintrust_eval as evals;
