@@ -163,7 +163,9 @@ fn run(args: &Args) -> Result<String, String> {
             openai::INSTRUMENTATION,
             openai::chat_request_fields(black_box(&stream_request)),
         );
-        call.finish(openai::chat_response_fields(&openai::ChatStream::new().response()));
+        call.finish(openai::chat_response_fields(
+            &openai::ChatStream::new().response(),
+        ));
     })?;
     let stats = logger.stats();
     if stats.failed + stats.dropped > 0 {
