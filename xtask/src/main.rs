@@ -123,6 +123,37 @@ fn ci_steps() -> Vec<Step> {
             ],
             env: &[],
         },
+        // The provider clients are features: every crate must also build with each one alone.
+        Step {
+            name: "providers without features",
+            counts_tests: false,
+            args: &[
+                "clippy",
+                "-p",
+                "braintrust-providers",
+                "--no-default-features",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            env: &[],
+        },
+        Step {
+            name: "providers with bedrock only",
+            counts_tests: false,
+            args: &[
+                "clippy",
+                "-p",
+                "braintrust-providers",
+                "--no-default-features",
+                "--features",
+                "bedrock",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            env: &[],
+        },
         Step {
             name: "tests",
             counts_tests: true,

@@ -7,9 +7,11 @@ use crate::anthropic::{
     messages_response_fields,
 };
 use crate::call::LlmCallSpan;
-use crate::client::{Aggregate, ClientOptions, Endpoint, LlmStream, ProviderError, traced_json};
+use crate::client::{
+    Aggregate, ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, streaming_body,
+    traced_json, traced_stream,
+};
 use crate::fields::LlmSpanFields;
-use crate::openai_client::{body, start_stream, streaming_body};
 
 /// `context.span_origin.instrumentation.name` of spans from this client.
 pub const INSTRUMENTATION: &str = "braintrust::providers::anthropic";
@@ -81,10 +83,11 @@ impl AnthropicClient {
             .endpoint
             .request("/v1/messages", streaming_body(request), "application/json")
             .header("Accept", "text/event-stream");
-        start_stream(
+        traced_stream(
             &self.endpoint,
             http,
             call,
+            sse(),
             Box::new(MessagesAggregate::default()),
         )
         .await

@@ -16,10 +16,10 @@ use crate::bedrock::{
 };
 use crate::call::LlmCallSpan;
 use crate::client::{
-    Aggregate, ClientOptions, Decoder, Endpoint, LlmStream, ProviderError, env_value, traced_json,
+    Aggregate, ClientOptions, Decoder, Endpoint, LlmStream, ProviderError, body, env_value,
+    traced_json, traced_stream,
 };
 use crate::fields::LlmSpanFields;
-use crate::openai_client::body;
 
 /// `context.span_origin.instrumentation.name` of spans from this client.
 pub const INSTRUMENTATION: &str = "braintrust::providers::bedrock";
@@ -185,18 +185,14 @@ impl BedrockClient {
                 return Err(e);
             }
         };
-        match self.endpoint.send_streaming(http).await {
-            Ok(body) => Ok(LlmStream::new(
-                body,
-                Decoder::EventStream(crate::eventstream::Decoder::default()),
-                Box::new(ConverseAggregate::default()),
-                call,
-            )),
-            Err(e) => {
-                call.fail(LlmSpanFields::default(), &e);
-                Err(e)
-            }
-        }
+        traced_stream(
+            &self.endpoint,
+            http,
+            call,
+            Decoder::EventStream(crate::eventstream::Decoder::default()),
+            Box::new(ConverseAggregate::default()),
+        )
+        .await
     }
 }
 

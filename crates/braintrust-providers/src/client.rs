@@ -114,6 +114,7 @@ impl ClientOptions {
     }
 
     /// The API key: the option, else the first non-blank variable of `vars`.
+    #[cfg(any(feature = "openai", feature = "anthropic", feature = "gemini"))]
     pub(crate) fn resolved_api_key(&self, vars: &[&str]) -> Option<String> {
         self.api_key.clone().or_else(|| env_value(vars))
     }
@@ -214,6 +215,50 @@ pub(crate) async fn traced_json(
     }
 }
 
+/// The request's bytes, exactly as serialised from the caller's value.
+pub(crate) fn body(request: &Value) -> Vec<u8> {
+    serde_json::to_vec(request).unwrap_or_default()
+}
+
+/// The request with `"stream": true` when the caller left it out.
+#[cfg(any(feature = "openai", feature = "anthropic"))]
+pub(crate) fn streaming_body(request: &Value) -> Vec<u8> {
+    match request.get("stream") {
+        Some(Value::Bool(true)) => body(request),
+        _ => {
+            let mut request = request.clone();
+            if let Some(map) = request.as_object_mut() {
+                map.insert("stream".into(), Value::Bool(true));
+            }
+            body(&request)
+        }
+    }
+}
+
+/// Sends a streaming request under `call`: the stream of its events, decoded by `decoder` and
+/// folded into `aggregate`; on an error answer the span fails and the error is returned.
+pub(crate) async fn traced_stream(
+    endpoint: &Endpoint,
+    request: HttpRequest,
+    call: LlmCallSpan,
+    decoder: Decoder,
+    aggregate: Box<dyn Aggregate>,
+) -> Result<LlmStream, ProviderError> {
+    match endpoint.send_streaming(request).await {
+        Ok(body) => Ok(LlmStream::new(body, decoder, aggregate, call)),
+        Err(e) => {
+            call.fail(LlmSpanFields::default(), &e);
+            Err(e)
+        }
+    }
+}
+
+/// A server-sent-events decoder.
+#[cfg(any(feature = "openai", feature = "anthropic", feature = "gemini"))]
+pub(crate) fn sse() -> Decoder {
+    Decoder::Sse(SseParser::default())
+}
+
 /// Folds a stream's events into the non-streaming response.
 pub(crate) trait Aggregate: Send + 'static {
     /// Adds one event: its name (`event:` or `:event-type`) and JSON data.
@@ -225,15 +270,32 @@ pub(crate) trait Aggregate: Send + 'static {
 /// How a stream's bytes become events.
 pub(crate) enum Decoder {
     /// Server-sent events with JSON data (`[DONE]` ends the stream).
+    #[cfg_attr(
+        not(any(feature = "openai", feature = "anthropic", feature = "gemini")),
+        allow(dead_code)
+    )]
     Sse(SseParser),
     /// The AWS event-stream binary framing.
+    #[cfg(feature = "bedrock")]
     EventStream(crate::eventstream::Decoder),
+}
+
+impl Decoder {
+    /// The body ended: an SSE event without its final blank line still counts.
+    fn finish(&mut self) {
+        match self {
+            Decoder::Sse(parser) => parser.finish(),
+            #[cfg(feature = "bedrock")]
+            Decoder::EventStream(_) => {}
+        }
+    }
 }
 
 impl std::fmt::Debug for Decoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Decoder::Sse(_) => "Sse",
+            #[cfg(feature = "bedrock")]
             Decoder::EventStream(_) => "EventStream",
         })
     }
@@ -325,6 +387,7 @@ impl LlmStream {
                     self.ready.push_back(value);
                 }
             }
+            #[cfg(feature = "bedrock")]
             Decoder::EventStream(decoder) => {
                 decoder.feed(chunk);
                 while let Some(message) = decoder.next_message().map_err(ProviderError::Stream)? {
@@ -375,12 +438,10 @@ impl futures_core::Stream for LlmStream {
             match Pin::new(&mut this.body).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => {
-                    if let Decoder::Sse(parser) = &mut this.decoder {
-                        parser.finish();
-                        if let Err(e) = this.feed(&[]) {
-                            this.fail(e);
-                            continue;
-                        }
+                    this.decoder.finish();
+                    if let Err(e) = this.feed(&[]) {
+                        this.fail(e);
+                        continue;
                     }
                     this.done = true;
                 }

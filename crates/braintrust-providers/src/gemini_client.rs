@@ -4,13 +4,15 @@ use braintrust_transport::api::path_segment;
 use serde_json::Value;
 
 use crate::call::LlmCallSpan;
-use crate::client::{Aggregate, ClientOptions, Endpoint, LlmStream, ProviderError, traced_json};
+use crate::client::{
+    Aggregate, ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, traced_json,
+    traced_stream,
+};
 use crate::fields::LlmSpanFields;
 use crate::gemini::{
     GENERATE_CONTENT_SPAN_NAME, GenerateContentStream, generate_content_request_fields,
     generate_content_response_fields,
 };
-use crate::openai_client::{body, start_stream};
 
 /// `context.span_origin.instrumentation.name` of spans from this client.
 pub const INSTRUMENTATION: &str = "braintrust::providers::gemini";
@@ -91,10 +93,11 @@ impl GeminiClient {
             .endpoint
             .request(&path, body(request), CONTENT_TYPE)
             .header("Accept", "text/event-stream");
-        start_stream(
+        traced_stream(
             &self.endpoint,
             http,
             call,
+            sse(),
             Box::new(GeminiAggregate::default()),
         )
         .await

@@ -44,6 +44,15 @@ pub mod bedrock;
 #[cfg(feature = "bedrock")]
 mod bedrock_client;
 mod call;
+#[cfg_attr(
+    not(any(
+        feature = "openai",
+        feature = "anthropic",
+        feature = "gemini",
+        feature = "bedrock"
+    )),
+    allow(dead_code)
+)]
 mod client;
 #[cfg(feature = "bedrock")]
 mod eventstream;
@@ -52,6 +61,7 @@ pub mod gemini;
 #[cfg(feature = "gemini")]
 mod gemini_client;
 pub mod openai;
+#[cfg(feature = "openai")]
 mod openai_client;
 
 pub use call::LlmCallSpan;

@@ -1,11 +1,11 @@
 //! The built-in OpenAI client: chat completions and responses, plain and streamed.
 
-use braintrust_transport::sse::SseParser;
 use serde_json::Value;
 
 use crate::call::LlmCallSpan;
 use crate::client::{
-    Aggregate, ClientOptions, Decoder, Endpoint, LlmStream, ProviderError, traced_json,
+    Aggregate, ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, streaming_body,
+    traced_json, traced_stream,
 };
 use crate::fields::LlmSpanFields;
 use crate::openai::{
@@ -93,10 +93,11 @@ impl OpenAiClient {
                 "application/json",
             )
             .header("Accept", "text/event-stream");
-        start_stream(
+        traced_stream(
             &self.endpoint,
             http,
             call,
+            sse(),
             Box::new(ChatAggregate::default()),
         )
         .await
@@ -126,53 +127,14 @@ impl OpenAiClient {
             .endpoint
             .request("/responses", streaming_body(request), "application/json")
             .header("Accept", "text/event-stream");
-        start_stream(
+        traced_stream(
             &self.endpoint,
             http,
             call,
+            sse(),
             Box::new(ResponsesAggregate::default()),
         )
         .await
-    }
-}
-
-/// The request's bytes, exactly as serialised from the caller's value.
-pub(crate) fn body(request: &Value) -> Vec<u8> {
-    serde_json::to_vec(request).unwrap_or_default()
-}
-
-/// The request with `"stream": true` when the caller left it out.
-pub(crate) fn streaming_body(request: &Value) -> Vec<u8> {
-    match request.get("stream") {
-        Some(Value::Bool(true)) => body(request),
-        _ => {
-            let mut request = request.clone();
-            if let Some(map) = request.as_object_mut() {
-                map.insert("stream".into(), Value::Bool(true));
-            }
-            body(&request)
-        }
-    }
-}
-
-/// Sends a streaming request; on an error answer the span fails and the error is returned.
-pub(crate) async fn start_stream(
-    endpoint: &Endpoint,
-    request: braintrust_transport::http::HttpRequest,
-    call: LlmCallSpan,
-    aggregate: Box<dyn Aggregate>,
-) -> Result<LlmStream, ProviderError> {
-    match endpoint.send_streaming(request).await {
-        Ok(body) => Ok(LlmStream::new(
-            body,
-            Decoder::Sse(SseParser::default()),
-            aggregate,
-            call,
-        )),
-        Err(e) => {
-            call.fail(LlmSpanFields::default(), &e);
-            Err(e)
-        }
     }
 }
 
