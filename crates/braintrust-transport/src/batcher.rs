@@ -35,17 +35,16 @@ pub use braintrust_core::span::FlushError;
 use crate::config::Config;
 use crate::http::{HttpClient, HttpError, HttpOptions, HyperClient, Method};
 use crate::login::OrgState;
-use crate::remote::{PayloadLimit, Remote, RemoteError, is_retryable, json_ok, truncate};
-use crate::upload::{UploadCounters, UploadJob, UploadSettings, Uploader, is_azure_blob};
+use crate::remote::{
+    PayloadLimit, Remote, RemoteError, is_retryable, json_ok, signed_put, truncate,
+};
+use crate::upload::{UploadCounters, UploadJob, UploadSettings, Uploader};
 
 /// `{"rows": [], "api_version": 2}` framing around the rows of a request.
 const ENVELOPE_OVERHEAD: usize = r#"{"rows":[],"api_version":2}"#.len();
 
 /// Longest wait a `Retry-After` header may impose.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// Longest exponential backoff between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Settings of a [`Batcher`]: the [`Config`] (URLs, key, sizes, retries, dump directories)
 /// plus timing knobs that have no environment variable.
@@ -915,7 +914,7 @@ impl Delivery {
 
     /// The delay before retry number `attempt` (from 0).
     fn backoff(&self, attempt: u32) -> Duration {
-        (self.retry_base_delay * 2u32.saturating_pow(attempt.min(16))).min(MAX_BACKOFF)
+        crate::remote::backoff(self.retry_base_delay, attempt)
     }
 
     fn request(&self, method: Method, url: String) -> crate::http::HttpRequest {
@@ -1035,24 +1034,20 @@ impl Delivery {
             )));
         }
         // Signed URLs carry their own authorisation: no API key.
-        let mut upload = crate::http::HttpRequest::new(Method::Put, url)
-            .header("User-Agent", crate::remote::USER_AGENT)
-            .body(body.clone());
-        let mut has_content_type = false;
-        if let Some(Value::Object(headers)) = grant.get("headers") {
-            for (name, value) in headers {
-                if let Some(value) = value.as_str() {
-                    has_content_type |= name.eq_ignore_ascii_case("content-type");
-                    upload = upload.header(name.clone(), value);
-                }
-            }
+        let mut headers: Vec<(String, String)> = match grant.get("headers") {
+            Some(Value::Object(headers)) => headers
+                .iter()
+                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            headers.push(("Content-Type".into(), "application/json".into()));
         }
-        if !has_content_type {
-            upload = upload.header("Content-Type", "application/json");
-        }
-        if is_azure_blob(url) {
-            upload = upload.header("x-ms-blob-type", "BlockBlob");
-        }
+        let upload = signed_put(url, headers, body.clone());
         let response = self
             .client
             .send(upload)

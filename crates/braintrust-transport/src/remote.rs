@@ -66,6 +66,45 @@ impl From<crate::login::LoginError> for RemoteError {
     }
 }
 
+/// Longest exponential backoff between two attempts.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The delay before retry number `attempt` (from 0): `base` doubled per attempt, capped at 10 s.
+pub(crate) fn backoff(base: std::time::Duration, attempt: u32) -> std::time::Duration {
+    (base * 2u32.saturating_pow(attempt.min(16))).min(MAX_BACKOFF)
+}
+
+/// A `PUT` of `body` to a signed URL: no API key, the headers the signing answer gave, and the
+/// `x-ms-blob-type: BlockBlob` header Azure Blob Storage requires.
+pub(crate) fn signed_put(
+    url: &str,
+    headers: impl IntoIterator<Item = (String, String)>,
+    body: std::sync::Arc<[u8]>,
+) -> HttpRequest {
+    let mut request = HttpRequest::new(Method::Put, url).header("User-Agent", USER_AGENT);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    if is_azure_blob(url) {
+        request = request.header("x-ms-blob-type", "BlockBlob");
+    }
+    request.body(body)
+}
+
+/// Whether a signed URL points at Azure Blob Storage (`*.blob.core.windows.net`).
+pub(crate) fn is_azure_blob(url: &str) -> bool {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, rest)| rest)
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = host.split(':').next().unwrap_or_default();
+    host.to_ascii_lowercase()
+        .ends_with(".blob.core.windows.net")
+}
+
 /// 408, 429 and 5xx are worth retrying; other statuses (413 and 4xx) are not.
 pub(crate) fn is_retryable(status: u16) -> bool {
     status == 408 || status == 429 || status >= 500
@@ -383,5 +422,49 @@ pub(crate) fn truncate(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
         Some((i, _)) => &text[..i],
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn azure_hosts_are_recognised_by_host_only() {
+        assert!(is_azure_blob(
+            "https://acct.blob.core.windows.net/c/key?sig=1"
+        ));
+        assert!(is_azure_blob("https://ACCT.BLOB.CORE.WINDOWS.NET:443/c"));
+        assert!(!is_azure_blob(
+            "https://s3.amazonaws.com/b/k?x=blob.core.windows.net"
+        ));
+        assert!(!is_azure_blob("http://127.0.0.1:9000/objstore/k"));
+    }
+
+    #[test]
+    fn signed_puts_carry_the_signed_headers_and_no_api_key() {
+        let headers = |r: &HttpRequest| -> Vec<String> {
+            r.headers
+                .iter()
+                .map(|(k, _)| k.to_ascii_lowercase())
+                .collect()
+        };
+        let plain = signed_put(
+            "http://h/k",
+            [("x-a".to_owned(), "1".to_owned())],
+            b"x"[..].into(),
+        );
+        assert_eq!(headers(&plain), ["user-agent", "x-a"]);
+        let azure = signed_put("https://a.blob.core.windows.net/c", [], b"x"[..].into());
+        assert!(headers(&azure).contains(&"x-ms-blob-type".to_owned()));
+        assert_eq!(&*azure.body, b"x");
+    }
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let base = std::time::Duration::from_millis(500);
+        assert_eq!(backoff(base, 0), base);
+        assert_eq!(backoff(base, 2), base * 4);
+        assert_eq!(backoff(base, 40), std::time::Duration::from_secs(10));
     }
 }

@@ -15,17 +15,14 @@ use braintrust_core::attachment::{Attachment, AttachmentStatus};
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::http::{HttpClient, HttpRequest, Method};
-use crate::remote::{api_request, is_retryable, json_ok, truncate};
+use crate::http::{HttpClient, Method};
+use crate::remote::{api_request, backoff, is_retryable, json_ok, signed_put, truncate};
 
 /// Attachments waiting for an upload slot before enqueuing waits.
 const QUEUE_CAPACITY: usize = 1024;
 
 /// Uploads running at once.
 const MAX_CONCURRENT_UPLOADS: usize = 4;
-
-/// Longest backoff between two attempts.
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Settings of the uploader.
 #[derive(Debug, Clone)]
@@ -273,8 +270,7 @@ impl Shared {
                 }
                 Err(e) => {
                     self.counters.retried.fetch_add(1, Ordering::Relaxed);
-                    let delay = (self.settings.base_delay * 2u32.saturating_pow(tries - 1))
-                        .min(MAX_BACKOFF);
+                    let delay = backoff(self.settings.base_delay, tries - 1);
                     tracing::debug!(
                         ?delay,
                         "braintrust: retrying attachment request: {}",
@@ -335,17 +331,10 @@ impl Shared {
     /// `PUT <signed URL>` with the bytes: no API key, the signed headers, and the block-blob
     /// header Azure requires.
     async fn put(&self, grant: &SignedUrl, data: Arc<[u8]>) -> Result<(), Attempt> {
-        let mut request = HttpRequest::new(Method::Put, grant.url.clone())
-            .header("User-Agent", crate::remote::USER_AGENT);
-        for (name, value) in &grant.headers {
-            request = request.header(name.clone(), value.clone());
-        }
-        if is_azure_blob(&grant.url) {
-            request = request.header("x-ms-blob-type", "BlockBlob");
-        }
+        let request = signed_put(&grant.url, grant.headers.iter().cloned(), data);
         let response = self
             .client
-            .send(request.body(data))
+            .send(request)
             .await
             .map_err(|e| Attempt::network(&e))?;
         if (200..300).contains(&response.status) {
@@ -378,35 +367,4 @@ impl Shared {
 struct SignedUrl {
     url: String,
     headers: Vec<(String, String)>,
-}
-
-/// Whether a signed URL points at Azure Blob Storage (`*.blob.core.windows.net`).
-pub(crate) fn is_azure_blob(url: &str) -> bool {
-    let host = url
-        .split_once("://")
-        .map_or(url, |(_, rest)| rest)
-        .split(['/', '?', '#'])
-        .next()
-        .unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = host.split(':').next().unwrap_or_default();
-    host.to_ascii_lowercase()
-        .ends_with(".blob.core.windows.net")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn azure_hosts_are_recognised_by_host_only() {
-        assert!(is_azure_blob(
-            "https://acct.blob.core.windows.net/c/key?sig=1"
-        ));
-        assert!(is_azure_blob("https://ACCT.BLOB.CORE.WINDOWS.NET:443/c"));
-        assert!(!is_azure_blob(
-            "https://s3.amazonaws.com/b/k?x=blob.core.windows.net"
-        ));
-        assert!(!is_azure_blob("http://127.0.0.1:9000/objstore/k"));
-    }
 }
