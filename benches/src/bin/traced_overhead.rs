@@ -1,7 +1,10 @@
 //! `#[traced]` overhead: a function `f(a, b) = a + b` called bare, traced with tracing disabled
 //! (no logger: the one-atomic-load path), and traced with a logger sending to an in-process
 //! braintrust-local (two small arguments captured, output captured). Prints one JSON line
-//! `{"bare_ns":…,"disabled_ns":…,"enabled_ns":…}` (nanoseconds per call, the caller's thread).
+//! `{"bare_ns":…,"disabled_ns":…,"enabled_ns":…,"enabled_cpu_ns":…}` (nanoseconds per call).
+//! `enabled_ns` is wall time; `enabled_cpu_ns` is the CPU time of the calling thread, which
+//! leaves out the time the caller spends preempted by the sender and the in-process server
+//! when they share few cores.
 //!
 //! ```text
 //! cargo run --release -p braintrust-benches --bin traced_overhead -- --calls 100000 [--sync-flush]
@@ -21,6 +24,7 @@ use braintrust::object::ObjectIds;
 use braintrust_benches::{bare_add, traced_add};
 use braintrust_local::LocalServer;
 use clap::Parser;
+use cpu_time::ThreadTime;
 
 #[derive(Parser, Debug)]
 #[command(about = "Measure the per-call overhead of #[traced]")]
@@ -95,13 +99,16 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut timed = Duration::ZERO;
+    let mut timed_cpu = Duration::ZERO;
     let mut done = 0;
     while done < args.calls {
         let n = args.chunk.min(args.calls - done);
         let start = Instant::now();
+        let start_cpu = ThreadTime::now();
         for i in 0..n {
             black_box(traced_add(black_box(done + i), black_box(1)));
         }
+        timed_cpu += start_cpu.elapsed();
         timed += start.elapsed();
         if let Err(e) = logger.flush() {
             eprintln!("flush failed: {e}");
@@ -110,6 +117,7 @@ fn main() -> ExitCode {
         done += n;
     }
     let enabled_ns = timed.as_nanos() as f64 / args.calls as f64;
+    let enabled_cpu_ns = timed_cpu.as_nanos() as f64 / args.calls as f64;
     let stored = logger
         .project_id()
         .map(|id| server.row_count(&ObjectIds::project_logs(id)));
@@ -126,6 +134,7 @@ fn main() -> ExitCode {
             "bare_ns": bare_ns,
             "disabled_ns": disabled_ns,
             "enabled_ns": enabled_ns,
+            "enabled_cpu_ns": enabled_cpu_ns,
         })
     );
     ExitCode::SUCCESS

@@ -46,6 +46,11 @@ pub const PRESERVED_ON_MERGE: [&str; 5] = [
 
 /// Deep-merges `source` into `target` (object into object recurses, anything else overwrites).
 pub fn merge_fields(target: &mut Map<String, Value>, source: Map<String, Value>) {
+    if target.is_empty() {
+        // Nothing to merge into: take the map as it is (no re-hashing, no re-allocation).
+        *target = source;
+        return;
+    }
     for (key, value) in source {
         match (target.get_mut(&key), value) {
             (Some(Value::Object(existing)), Value::Object(incoming)) => {

@@ -222,6 +222,9 @@ pub enum PendingKind {
         start: SystemTime,
         /// Fields logged at start (validated).
         fields: Map<String, Value>,
+        /// `input`, when it was given on its own (traced calls): the row is built on the
+        /// sender's thread instead of the caller's.
+        input: Option<CapturedInput>,
     },
     /// Fields logged on a span (a merge row).
     SpanUpdate {
@@ -238,6 +241,8 @@ pub enum PendingKind {
         end: SystemTime,
         /// Validated fields logged with the end (usually none).
         fields: Map<String, Value>,
+        /// `output`, when it was given on its own (traced calls).
+        output: Option<Value>,
     },
     /// Any other row (feedback, dataset records, updates by id); object ids are added.
     Fields(Map<String, Value>),
@@ -277,6 +282,7 @@ impl PendingRow {
                 origin,
                 start,
                 fields,
+                input,
             } => {
                 let mut map = Map::new();
                 span.write_to(&mut map);
@@ -294,6 +300,9 @@ impl PendingRow {
                     Value::Object(span_context(&origin.instrumentation, origin.caller)),
                 );
                 merge_fields(&mut map, fields);
+                if let Some(input) = input {
+                    map.insert("input".into(), input.into_value());
+                }
                 Row::from_map(map)
             }
             PendingKind::SpanUpdate { span, fields } => {
@@ -306,7 +315,12 @@ impl PendingRow {
                 map.insert("_is_merge".into(), Value::Bool(true));
                 Row::from_map(map)
             }
-            PendingKind::SpanEnd { span, end, fields } => {
+            PendingKind::SpanEnd {
+                span,
+                end,
+                fields,
+                output,
+            } => {
                 let mut map = Map::new();
                 span.write_to(&mut map);
                 write_ids(&mut map);
@@ -314,6 +328,9 @@ impl PendingRow {
                 metrics.insert("end".into(), seconds(end));
                 map.insert("metrics".into(), Value::Object(metrics));
                 merge_fields(&mut map, fields);
+                if let Some(output) = output {
+                    map.insert("output".into(), output);
+                }
                 map.insert("_is_merge".into(), Value::Bool(true));
                 Row::from_map(map)
             }
@@ -409,6 +426,41 @@ pub struct StartSpan {
     pub(crate) propagated_event: Option<Map<String, Value>>,
     pub(crate) set_current: Option<bool>,
     pub(crate) origin: Option<SpanOrigin>,
+    /// `input` given on its own (see [`PendingKind::SpanStart`]).
+    pub(crate) input: Option<CapturedInput>,
+}
+
+/// A span's `input` as a traced call captured it: turned into JSON when the row is built, on
+/// the sender's thread, so the caller does not build a map per call.
+#[derive(Debug, Clone)]
+pub enum CapturedInput {
+    /// A ready value.
+    Value(Value),
+    /// Named arguments, logged as an object in this order.
+    Args(Vec<(&'static str, Value)>),
+}
+
+impl CapturedInput {
+    /// The captured values (to look for attachments in).
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        let (one, args) = match self {
+            CapturedInput::Value(value) => (Some(value), None),
+            CapturedInput::Args(args) => (None, Some(args.iter().map(|(_, v)| v))),
+        };
+        one.into_iter().chain(args.into_iter().flatten())
+    }
+
+    /// The JSON `input`.
+    pub fn into_value(self) -> Value {
+        match self {
+            CapturedInput::Value(value) => value,
+            CapturedInput::Args(args) => Value::Object(
+                args.into_iter()
+                    .map(|(name, value)| (name.to_owned(), value))
+                    .collect(),
+            ),
+        }
+    }
 }
 
 impl StartSpan {
@@ -460,6 +512,12 @@ impl StartSpan {
             Ok(fields) => merge_fields(&mut self.fields, fields),
             Err(e) => self.invalid_event = Some(e),
         }
+        self
+    }
+
+    /// Sets the span's `input` without building an event (the traced-call fast path).
+    pub(crate) fn captured_input(mut self, input: CapturedInput) -> StartSpan {
+        self.input = Some(input);
         self
     }
 
@@ -667,6 +725,7 @@ impl Drop for SpanInner {
                     span: self.identity.clone(),
                     end: SystemTime::now(),
                     fields: Map::new(),
+                    output: None,
                 },
             });
         }
@@ -757,6 +816,7 @@ impl Span {
             set_current,
             origin,
             parent: _,
+            input,
         } = options;
         let is_root = identity.span_parents.is_empty();
         if attributes.name.is_none() {
@@ -801,6 +861,16 @@ impl Span {
         if let Some(Value::String(id)) = fields.remove("id") {
             identity.row_id = id;
         }
+        // An input given on its own is merged like an event's when the fields hold one too.
+        let input = match input {
+            Some(value) if fields.contains_key("input") => {
+                let mut own = Map::new();
+                own.insert("input".into(), value.into_value());
+                merge_fields(&mut fields, own);
+                None
+            }
+            other => other,
+        };
         let identity = Arc::new(identity);
         crate::context::enable();
         sink.submit(PendingRow {
@@ -815,6 +885,7 @@ impl Span {
                 }),
                 start: start_time.unwrap_or_else(SystemTime::now),
                 fields,
+                input,
             },
         });
         Span {
@@ -941,9 +1012,23 @@ impl Span {
         Ok(())
     }
 
+    /// Logs `output` (if any) and ends the span now, in one row, without building an event (the
+    /// traced-call fast path). If the span already ended, the output is logged on its own.
+    pub(crate) fn end_with_output(&self, output: Option<Value>) {
+        self.end_with(SystemTime::now(), Map::new(), output);
+    }
+
     fn end_with_fields(&self, time: SystemTime, fields: Map<String, Value>) {
+        self.end_with(time, fields, None);
+    }
+
+    fn end_with(&self, time: SystemTime, fields: Map<String, Value>, output: Option<Value>) {
         let Some(inner) = &self.inner else { return };
         if inner.ended.swap(true, Ordering::AcqRel) {
+            let mut fields = fields;
+            if let Some(output) = output {
+                merge_fields(&mut fields, Map::from_iter([("output".to_owned(), output)]));
+            }
             if !fields.is_empty() {
                 inner.sink.submit(PendingRow {
                     object: Some(inner.object.clone()),
@@ -961,6 +1046,7 @@ impl Span {
                 span: inner.identity.clone(),
                 end: time,
                 fields,
+                output,
             },
         });
     }
@@ -1081,5 +1167,78 @@ impl Placement {
             }),
             propagated_event: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Debug, Default)]
+    struct Rows(Mutex<Vec<Value>>);
+
+    impl SpanSink for Rows {
+        fn submit(&self, row: PendingRow) {
+            let row: Value = row.into_row().into();
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(row);
+        }
+
+        fn flush(&self) -> Result<(), FlushError> {
+            Ok(())
+        }
+
+        fn permalink(&self, _: &SpanComponents) -> Result<String, LinkError> {
+            Err(LinkError::Unsupported("test".into()))
+        }
+    }
+
+    fn start(options: StartSpan) -> (Arc<Rows>, Span) {
+        let rows = Arc::new(Rows::default());
+        let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
+        let span = Span::start(rows.clone(), object, options);
+        (rows, span)
+    }
+
+    #[test]
+    fn captured_arguments_become_an_input_object_in_order() {
+        let args = CapturedInput::Args(vec![("b", json!(2)), ("a", json!({"x": 1}))]);
+        assert_eq!(args.values().count(), 2);
+        let value = args.into_value();
+        let keys: Vec<_> = value
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .collect();
+        assert_eq!(keys, ["b", "a"]);
+        assert_eq!(value, json!({"b": 2, "a": {"x": 1}}));
+    }
+
+    #[test]
+    fn a_captured_input_is_deep_merged_with_an_event_input() {
+        let options = StartSpan::named("f")
+            .event(Event::new().input(json!({"from_event": 1})))
+            .captured_input(CapturedInput::Args(vec![("arg", json!(2))]));
+        let (rows, span) = start(options);
+        span.end_with_output(Some(json!("done")));
+        let rows = rows.0.lock().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(rows[0]["input"], json!({"from_event": 1, "arg": 2}));
+        assert_eq!(rows[1]["output"], json!("done"));
+        assert_eq!(rows[1]["_is_merge"], json!(true));
+        assert!(rows[1]["metrics"]["end"].is_number());
+    }
+
+    #[test]
+    fn an_output_after_the_end_is_logged_on_its_own() {
+        let (rows, span) = start(StartSpan::named("f"));
+        span.end();
+        span.end_with_output(Some(json!(7)));
+        let rows = rows.0.lock().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[2]["output"], json!(7));
+        assert!(rows[2].get("metrics").is_none());
     }
 }

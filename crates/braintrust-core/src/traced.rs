@@ -25,11 +25,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::context::{is_enabled, start_span};
 use crate::event::{Event, SpanType};
-use crate::span::{Span, StartSpan};
+use crate::span::{CapturedInput, Span, StartSpan};
 
 impl From<&str> for StartSpan {
     fn from(name: &str) -> StartSpan {
@@ -82,8 +82,12 @@ where
         if !is_enabled() {
             return f(input);
         }
-        let event = Event::new().input(serde_json::to_value(&input).unwrap_or(Value::Null));
-        let span = start_traced_span(options.clone().event(event));
+        let captured = serde_json::to_value(&input).unwrap_or(Value::Null);
+        let span = start_traced_span(
+            options
+                .clone()
+                .captured_input(CapturedInput::Value(captured)),
+        );
         run_in_span(
             span,
             |_| f(input),
@@ -163,6 +167,10 @@ impl Recorder {
 
     /// Logs what was recorded and ends the span, in one row.
     fn end(self, span: &Span) {
+        if self.error.is_none() {
+            span.end_with_output(self.output);
+            return;
+        }
         let mut event = Event::new();
         if let Some(output) = self.output {
             event = event.output(output);
@@ -244,14 +252,22 @@ pub mod __private {
     pub use serde_json::{Value, json};
 
     /// The arguments of a traced call, by parameter name.
-    #[derive(Debug, Default)]
-    pub struct Input(Map<String, Value>);
+    #[derive(Debug)]
+    pub struct Input(Vec<(&'static str, Value)>);
+
+    impl Default for Input {
+        fn default() -> Input {
+            // Most functions take a handful of arguments: one allocation instead of regrowing.
+            Input(Vec::with_capacity(4))
+        }
+    }
 
     impl Input {
-        /// Records one argument (nothing when it could not be captured).
+        /// Records one argument (nothing when it could not be captured). The JSON object is
+        /// built later, on the sender's thread.
         pub fn arg(&mut self, name: &'static str, value: Option<Value>) {
             if let Some(value) = value {
-                self.0.insert(name.to_owned(), value);
+                self.0.push((name, value));
             }
         }
     }
@@ -272,13 +288,17 @@ pub mod __private {
             input: impl FnOnce(&mut Input),
             event: Event,
         ) -> Option<Call> {
-            let mut event = event;
+            let mut options = if event.is_empty() {
+                options
+            } else {
+                options.event(event)
+            };
             if capture_input {
                 let mut args = Input::default();
                 input(&mut args);
-                event = event.input(Value::Object(args.0));
+                options = options.captured_input(CapturedInput::Args(args.0));
             }
-            let span = start_traced_span(options.event(event));
+            let span = start_traced_span(options);
             if span.is_noop() {
                 return None;
             }

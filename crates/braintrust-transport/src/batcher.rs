@@ -218,10 +218,15 @@ struct Queued {
 /// The live attachments a pending row references (none, cheaply, when no attachment is alive).
 fn referenced_attachments(row: &PendingRow) -> Vec<Attachment> {
     match &row.kind {
-        PendingKind::SpanStart { fields, .. }
-        | PendingKind::SpanUpdate { fields, .. }
-        | PendingKind::SpanEnd { fields, .. }
-        | PendingKind::Fields(fields) => attachments_in(fields.values()),
+        PendingKind::SpanStart { fields, input, .. } => {
+            attachments_in(fields.values().chain(input.iter().flat_map(|i| i.values())))
+        }
+        PendingKind::SpanEnd { fields, output, .. } => {
+            attachments_in(fields.values().chain(output.as_ref()))
+        }
+        PendingKind::SpanUpdate { fields, .. } | PendingKind::Fields(fields) => {
+            attachments_in(fields.values())
+        }
         PendingKind::Row(row) => attachments_in(row.as_map().values()),
     }
 }
