@@ -139,7 +139,7 @@ fn ci_steps() -> Vec<Step> {
             env: &[],
         },
         Step {
-            name: "providers with bedrock only",
+            name: "providers with bedrock and async-openai only",
             counts_tests: false,
             args: &[
                 "clippy",
@@ -147,7 +147,7 @@ fn ci_steps() -> Vec<Step> {
                 "braintrust-providers",
                 "--no-default-features",
                 "--features",
-                "bedrock",
+                "bedrock,async-openai",
                 "--",
                 "-D",
                 "warnings",

@@ -40,6 +40,8 @@
 pub mod anthropic;
 #[cfg(feature = "anthropic")]
 mod anthropic_client;
+#[cfg(feature = "async-openai")]
+pub mod async_openai;
 pub mod bedrock;
 #[cfg(feature = "bedrock")]
 mod bedrock_client;

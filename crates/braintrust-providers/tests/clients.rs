@@ -4,100 +4,24 @@
 //! their span with what arrived, headers pass through, and spans inside scorer spans inherit
 //! `purpose: scorer`.
 
-use std::sync::{Arc, Mutex};
+mod common;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use common::{Fixture, fixture};
+
 use braintrust_core::context::SpanFutureExt;
-use braintrust_core::env_file::EnvLookup;
 use braintrust_core::object::ObjectIds;
 use braintrust_core::span::StartSpan;
-use braintrust_local::LocalServer;
 use braintrust_providers::anthropic::AnthropicClient;
 use braintrust_providers::openai::OpenAiClient;
 use braintrust_providers::{ClientOptions, ProviderError};
-use braintrust_transport::logger::{Logger, LoggerOptions, init_logger};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
-/// What the stub answers, and what it received.
-#[derive(Default)]
-struct Stub {
-    status: u16,
-    content_type: String,
-    body: Vec<u8>,
-    received: Vec<(HeaderMap, Bytes)>,
+trait OpenAi {
+    fn openai(&self) -> OpenAiClient;
 }
 
-type Shared = Arc<Mutex<Stub>>;
-
-async fn answer(State(stub): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let mut stub = stub.lock().unwrap();
-    stub.received.push((headers, body));
-    Response::builder()
-        .status(stub.status)
-        .header("content-type", stub.content_type.clone())
-        .body(axum::body::Body::from(stub.body.clone()))
-        .unwrap()
-        .into_response()
-}
-
-struct Fixture {
-    stub: Shared,
-    url: String,
-    server: LocalServer,
-    logger: Logger,
-    runtime: tokio::runtime::Runtime,
-}
-
-fn fixture() -> Fixture {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let stub: Shared = Arc::new(Mutex::new(Stub {
-        status: 200,
-        content_type: "application/json".into(),
-        ..Stub::default()
-    }));
-    let app = Router::new().fallback(answer).with_state(stub.clone());
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    runtime.spawn(async move { axum::serve(listener, app).await });
-    let server = LocalServer::builder().in_memory().start().unwrap();
-    let logger = init_logger(
-        LoggerOptions::new()
-            .project("providers")
-            .api_key(server.api_key())
-            .app_url(server.url())
-            .api_url(server.url())
-            .env(EnvLookup::from_pairs::<&str, &str>([]))
-            .set_current(false),
-    )
-    .unwrap();
-    Fixture {
-        stub,
-        url,
-        server,
-        logger,
-        runtime,
-    }
-}
-
-impl Fixture {
-    fn respond(&self, status: u16, content_type: &str, body: impl Into<Vec<u8>>) {
-        let mut stub = self.stub.lock().unwrap();
-        stub.status = status;
-        stub.content_type = content_type.into();
-        stub.body = body.into();
-    }
-
+impl OpenAi for Fixture {
     fn openai(&self) -> OpenAiClient {
         OpenAiClient::new(
             ClientOptions::new()
@@ -105,22 +29,6 @@ impl Fixture {
                 .base_url(format!("{}/v1", self.url)),
         )
         .unwrap()
-    }
-
-    /// Runs `f` under a root span of the logger; returns the llm spans of that trace.
-    fn traced<T>(&self, f: impl std::future::Future<Output = T>) -> (T, Vec<Value>) {
-        let root = self.logger.start_span(StartSpan::named("root"));
-        let out = self.runtime.block_on(f.in_span(root.clone()));
-        root.end();
-        self.logger.flush().unwrap();
-        let project = self.logger.resolve().unwrap();
-        let rows = self.server.rows(&ObjectIds::project_logs(project)).unwrap();
-        let spans = rows
-            .into_iter()
-            .filter(|r| r["root_span_id"] == root.root_span_id())
-            .filter(|r| r["span_attributes"]["type"] == "llm")
-            .collect();
-        (out, spans)
     }
 }
 
