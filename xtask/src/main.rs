@@ -139,7 +139,7 @@ fn ci_steps() -> Vec<Step> {
             env: &[],
         },
         Step {
-            name: "providers with bedrock and async-openai only",
+            name: "providers with bedrock only",
             counts_tests: false,
             args: &[
                 "clippy",
@@ -147,7 +147,23 @@ fn ci_steps() -> Vec<Step> {
                 "braintrust-providers",
                 "--no-default-features",
                 "--features",
-                "bedrock,async-openai",
+                "bedrock",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            env: &[],
+        },
+        Step {
+            name: "providers with the client wrappers only",
+            counts_tests: false,
+            args: &[
+                "clippy",
+                "-p",
+                "braintrust-providers",
+                "--no-default-features",
+                "--features",
+                "async-openai,aws-sdk-bedrock",
                 "--",
                 "-D",
                 "warnings",

@@ -45,6 +45,8 @@ pub mod async_openai;
 pub mod bedrock;
 #[cfg(feature = "bedrock")]
 mod bedrock_client;
+#[cfg(feature = "aws-sdk-bedrock")]
+pub mod bedrock_sdk;
 mod call;
 #[cfg_attr(
     not(any(
@@ -56,7 +58,7 @@ mod call;
     allow(dead_code)
 )]
 mod client;
-#[cfg(feature = "bedrock")]
+#[cfg(any(feature = "bedrock", feature = "aws-sdk-bedrock"))]
 mod eventstream;
 mod fields;
 pub mod gemini;
