@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 
 use crate::fields::{
     LlmSpanFields, Provider, base_metadata, choose_function, copy_param, count, function_tool,
-    put_count, put_tools,
+    prompt_metadata, put_count, put_tools,
 };
 
 /// Span name of a messages call.
@@ -45,6 +45,7 @@ pub fn messages_request_fields(request: &Value) -> LlmSpanFields {
         Provider::Anthropic,
         req.get("model").and_then(Value::as_str),
     );
+    prompt_metadata(&mut metadata, req);
     for key in ["temperature", "top_p", "max_tokens"] {
         copy_param(&mut metadata, key, req, key);
     }

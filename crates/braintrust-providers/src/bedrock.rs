@@ -26,8 +26,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::fields::{
-    LlmSpanFields, Provider, base_metadata, choose_function, count, function_tool, put_count,
-    put_tools, put_total,
+    LlmSpanFields, Provider, base_metadata, choose_function, count, function_tool, prompt_metadata,
+    put_count, put_tools, put_total,
 };
 
 /// Span name of `converse` calls.
@@ -68,6 +68,7 @@ pub fn converse_request_fields(model_id: &str, request: &Value) -> LlmSpanFields
     let empty = Map::new();
     let req = request.as_object().unwrap_or(&empty);
     let mut metadata = base_metadata(Provider::Bedrock, Some(model_id));
+    prompt_metadata(&mut metadata, req);
     if let Some(Value::Object(config)) = req.get("inferenceConfig") {
         for (name, key) in [
             ("temperature", "temperature"),

@@ -215,9 +215,18 @@ pub(crate) async fn traced_json(
     }
 }
 
-/// The request's bytes, exactly as serialised from the caller's value.
+/// The request's bytes, exactly as serialised from the caller's value — except for a
+/// Braintrust prompt's `span_info` (see [`crate::fields::prompt_metadata`]), which is for the
+/// span and never sent to the provider.
 pub(crate) fn body(request: &Value) -> Vec<u8> {
-    serde_json::to_vec(request).unwrap_or_default()
+    match request.as_object() {
+        Some(map) if map.contains_key("span_info") => {
+            let mut map = map.clone();
+            map.shift_remove("span_info");
+            serde_json::to_vec(&map).unwrap_or_default()
+        }
+        _ => serde_json::to_vec(request).unwrap_or_default(),
+    }
 }
 
 /// The request with `"stream": true` when the caller left it out.

@@ -152,6 +152,19 @@ pub(crate) fn base_metadata(provider: Provider, model: Option<&str>) -> Map<Stri
     metadata
 }
 
+/// Copies the Braintrust prompt a request was built from (`span_info.metadata.prompt`, as
+/// `Prompt::build` writes it) into `metadata.prompt`. The built-in clients never send
+/// `span_info` to the provider.
+pub(crate) fn prompt_metadata(metadata: &mut Map<String, Value>, request: &Map<String, Value>) {
+    if let Some(prompt @ Value::Object(_)) = request
+        .get("span_info")
+        .and_then(|info| info.get("metadata"))
+        .and_then(|m| m.get("prompt"))
+    {
+        metadata.insert("prompt".into(), prompt.clone());
+    }
+}
+
 /// Copies `from[key]` into `metadata[name]` when present and not null.
 pub(crate) fn copy_param(
     metadata: &mut Map<String, Value>,
@@ -198,4 +211,50 @@ pub(crate) fn put_tools(metadata: &mut Map<String, Value>, tools: Vec<Value>) {
 /// `tool_choice` naming one function.
 pub(crate) fn choose_function(name: &Value) -> Value {
     json!({"type": "function", "function": {"name": name}})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_builder_logs_the_prompt_a_request_was_built_from() {
+        let prompt = json!({"id": "p", "project_id": "j", "version": "1", "variables": {}});
+        let request = json!({"model": "m", "span_info": {"metadata": {"prompt": prompt}},
+            "messages": [], "contents": [], "input": "hi"});
+        let builders: [(&str, LlmSpanFields); 5] = [
+            ("chat", crate::openai::chat_request_fields(&request)),
+            (
+                "responses",
+                crate::openai::responses_request_fields(&request),
+            ),
+            (
+                "anthropic",
+                crate::anthropic::messages_request_fields(&request),
+            ),
+            (
+                "gemini",
+                crate::gemini::generate_content_request_fields("m", &request),
+            ),
+            (
+                "bedrock",
+                crate::bedrock::converse_request_fields("m", &request),
+            ),
+        ];
+        for (name, fields) in builders {
+            assert_eq!(fields.metadata["prompt"], prompt, "{name}");
+            // The carrier itself is never logged as input or metadata.
+            assert!(!fields.metadata.contains_key("span_info"), "{name}");
+            assert!(
+                !fields
+                    .input
+                    .unwrap_or_default()
+                    .to_string()
+                    .contains("span_info"),
+                "{name}"
+            );
+        }
+        let plain = crate::openai::chat_request_fields(&json!({"model": "m", "messages": []}));
+        assert!(!plain.metadata.contains_key("prompt"));
+    }
 }

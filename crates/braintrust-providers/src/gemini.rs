@@ -26,8 +26,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use crate::fields::{
-    LlmSpanFields, Provider, base_metadata, choose_function, count, function_tool, put_count,
-    put_tools, put_total,
+    LlmSpanFields, Provider, base_metadata, choose_function, count, function_tool, prompt_metadata,
+    put_count, put_tools, put_total,
 };
 
 /// Span name of `generateContent` and `streamGenerateContent` calls.
@@ -46,6 +46,7 @@ pub fn generate_content_request_fields(model: &str, request: &Value) -> LlmSpanF
     let empty = Map::new();
     let req = request.as_object().unwrap_or(&empty);
     let mut metadata = base_metadata(Provider::Google, Some(model));
+    prompt_metadata(&mut metadata, req);
     if let Some(Value::Object(config)) = either(req, "generationConfig", "generation_config") {
         for (name, camel, snake) in [
             ("temperature", "temperature", "temperature"),

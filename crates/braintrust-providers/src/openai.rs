@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 
 use crate::fields::{
     LlmSpanFields, Provider, base_metadata, choose_function, copy_param, count, function_tool,
-    put_count, put_tools, put_total,
+    prompt_metadata, put_count, put_tools, put_total,
 };
 
 /// Span name of chat completions (plain and streamed).
@@ -36,6 +36,7 @@ pub fn chat_request_fields(request: &Value) -> LlmSpanFields {
     let empty = Map::new();
     let req = request.as_object().unwrap_or(&empty);
     let mut metadata = base_metadata(Provider::OpenAi, req.get("model").and_then(Value::as_str));
+    prompt_metadata(&mut metadata, req);
     copy_common_params(&mut metadata, req);
     copy_param(&mut metadata, "max_tokens", req, "max_tokens");
     copy_param(&mut metadata, "max_tokens", req, "max_completion_tokens");
@@ -358,6 +359,7 @@ pub fn responses_request_fields(request: &Value) -> LlmSpanFields {
     let empty = Map::new();
     let req = request.as_object().unwrap_or(&empty);
     let mut metadata = base_metadata(Provider::OpenAi, req.get("model").and_then(Value::as_str));
+    prompt_metadata(&mut metadata, req);
     copy_common_params(&mut metadata, req);
     copy_param(&mut metadata, "max_tokens", req, "max_output_tokens");
     let tools: Vec<Value> = req

@@ -234,3 +234,28 @@ fn spans_inside_scorer_spans_inherit_the_scorer_purpose() {
     assert_eq!(llm["span_attributes"]["purpose"], "scorer");
     assert_eq!(llm["span_parents"][0], scorer.span_id());
 }
+
+#[test]
+fn a_built_prompts_span_info_becomes_metadata_prompt_and_is_not_sent() {
+    let f = fixture();
+    f.respond(
+        200,
+        "application/json",
+        json!({"model": "gpt-x-1", "choices": []}).to_string(),
+    );
+    let prompt = json!({"id": "p-1", "project_id": "proj-1", "version": "7",
+        "variables": {"name": "Ada"}});
+    // The shape `Prompt::build` produces: parameters, model, span_info, then messages.
+    let request = json!({"temperature": 0.5, "model": "gpt-x",
+        "span_info": {"metadata": {"prompt": prompt}},
+        "messages": [{"role": "user", "content": "Say hi to Ada."}]});
+    let client = f.openai();
+    let (result, spans) = f.traced(client.chat_completions(&request));
+    result.unwrap();
+    let sent = f.stub.lock().unwrap().received[0].1.clone();
+    let mut expected = request.clone();
+    expected.as_object_mut().unwrap().shift_remove("span_info");
+    assert_eq!(&sent[..], serde_json::to_vec(&expected).unwrap().as_slice());
+    assert_eq!(spans[0]["metadata"]["prompt"], prompt);
+    assert_eq!(spans[0]["metadata"]["temperature"], 0.5);
+}
