@@ -253,7 +253,7 @@ fn a_built_prompts_span_info_becomes_metadata_prompt_and_is_not_sent() {
     let (result, spans) = f.traced(client.chat_completions(&request));
     result.unwrap();
     let sent = f.stub.lock().unwrap().received[0].1.clone();
-    let mut expected = request.clone();
+    let mut expected = request;
     expected.as_object_mut().unwrap().shift_remove("span_info");
     assert_eq!(&sent[..], serde_json::to_vec(&expected).unwrap().as_slice());
     assert_eq!(spans[0]["metadata"]["prompt"], prompt);
