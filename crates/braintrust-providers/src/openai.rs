@@ -235,63 +235,55 @@ impl ChatStream {
 
     /// Adds one chunk (`data:` JSON of the stream).
     pub fn push(&mut self, chunk: &Value) {
-        for (slot, key) in [
-            (&mut self.id, "id"),
-            (&mut self.model, "model"),
-            (&mut self.created, "created"),
-        ] {
-            if slot.is_none()
-                && let Some(v) = chunk.get(key).filter(|v| !v.is_null())
-            {
-                *slot = Some(v.clone());
-            }
-        }
-        if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            self.usage = Some(usage.clone());
-        }
-        let Some(choices) = chunk.get("choices").and_then(Value::as_array) else {
+        let Some(chunk) = chunk.as_object() else {
             return;
         };
-        for choice in choices {
-            let index = choice.get("index").and_then(Value::as_u64).unwrap_or(0);
-            let parts = self.choices.entry(index).or_default();
-            if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
-                parts.finish_reason = Some(reason.clone());
-            }
-            let Some(delta) = choice.get("delta") else {
-                continue;
-            };
-            if let Some(role) = delta.get("role").filter(|r| !r.is_null()) {
-                parts.role = Some(role.clone());
-            }
-            if let Some(text) = delta.get("content").and_then(Value::as_str) {
-                parts.content.get_or_insert_with(String::new).push_str(text);
-            }
-            if let Some(text) = delta.get("refusal").and_then(Value::as_str) {
-                parts.refusal.get_or_insert_with(String::new).push_str(text);
-            }
-            for call in delta
-                .get("tool_calls")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let call_index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
-                let acc = parts.tool_calls.entry(call_index).or_default();
-                if let Some(id) = call.get("id").filter(|v| !v.is_null()) {
-                    acc.id = Some(id.clone());
-                }
-                if let Some(kind) = call.get("type").filter(|v| !v.is_null()) {
-                    acc.kind = Some(kind.clone());
-                }
-                if let Some(function) = call.get("function") {
-                    if let Some(name) = function.get("name").and_then(Value::as_str) {
-                        acc.name.push_str(name);
-                    }
-                    if let Some(args) = function.get("arguments").and_then(Value::as_str) {
-                        acc.arguments.push_str(args);
+        // One pass over the chunk's few keys: cheaper than a hashed lookup per key.
+        for (key, value) in chunk {
+            match key.as_str() {
+                "id" => keep_first(&mut self.id, value),
+                "model" => keep_first(&mut self.model, value),
+                "created" => keep_first(&mut self.created, value),
+                "usage" if value.is_object() => self.usage = Some(value.clone()),
+                "choices" => {
+                    for choice in value.as_array().into_iter().flatten() {
+                        self.push_choice(choice);
                     }
                 }
+                _ => {}
+            }
+        }
+    }
+
+    fn push_choice(&mut self, choice: &Value) {
+        let Some(choice) = choice.as_object() else {
+            return;
+        };
+        let index = small_get(choice, "index")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        let parts = self.choices.entry(index).or_default();
+        if let Some(reason) = small_get(choice, "finish_reason").filter(|r| !r.is_null()) {
+            parts.finish_reason = Some(reason.clone());
+        }
+        let Some(delta) = small_get(choice, "delta").and_then(Value::as_object) else {
+            return;
+        };
+        for (key, value) in delta {
+            match (key.as_str(), value) {
+                ("role", role) if !role.is_null() => parts.role = Some(role.clone()),
+                ("content", Value::String(text)) => {
+                    parts.content.get_or_insert_with(String::new).push_str(text);
+                }
+                ("refusal", Value::String(text)) => {
+                    parts.refusal.get_or_insert_with(String::new).push_str(text);
+                }
+                ("tool_calls", Value::Array(calls)) => {
+                    for call in calls {
+                        push_tool_call(&mut parts.tool_calls, call);
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -499,6 +491,44 @@ impl ResponsesStream {
 
 #[cfg(feature = "openai")]
 pub use crate::openai_client::{INSTRUMENTATION, OpenAiClient};
+
+/// Keeps the first non-null value seen for a field.
+fn keep_first(slot: &mut Option<Value>, value: &Value) {
+    if slot.is_none() && !value.is_null() {
+        *slot = Some(value.clone());
+    }
+}
+
+/// `map[key]` by a linear scan: for the handful of keys of a stream chunk this beats hashing.
+fn small_get<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    map.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+}
+
+/// Adds one streamed tool-call fragment to the calls accumulated by index.
+fn push_tool_call(calls: &mut BTreeMap<u64, ToolCallParts>, call: &Value) {
+    let Some(call) = call.as_object() else {
+        return;
+    };
+    let index = small_get(call, "index")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let acc = calls.entry(index).or_default();
+    for (key, value) in call {
+        match key.as_str() {
+            "id" if !value.is_null() => acc.id = Some(value.clone()),
+            "type" if !value.is_null() => acc.kind = Some(value.clone()),
+            "function" => {
+                if let Some(name) = value.get("name").and_then(Value::as_str) {
+                    acc.name.push_str(name);
+                }
+                if let Some(args) = value.get("arguments").and_then(Value::as_str) {
+                    acc.arguments.push_str(args);
+                }
+            }
+            _ => {}
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
