@@ -13,8 +13,13 @@
 //! | Gemini | [`gemini::generate_content_span`], [`gemini::GenerateContentStream`] | `generate_content` |
 //! | Bedrock converse | [`bedrock::converse_span`], [`bedrock::ConverseStream`] | `bedrock.converse` / `-stream` |
 //!
+//! On top of them: built-in raw-JSON clients (features `openai`, `anthropic`, `gemini`,
+//! `bedrock`), a wrapper for the `async-openai` client (feature `async-openai`, module
+//! `async_openai`) and an interceptor for the AWS SDK's Bedrock Runtime client (feature
+//! `aws-sdk-bedrock`, module `bedrock_sdk`).
+//!
 //! [`LlmCallSpan`] records one call with them: start it with the request's fields, finish it
-//! with the response's (or fail it with the error). Users of any Rust client (rig, genai,
+//! with the response's (or fail it with the error). Users of any other Rust client (rig, genai,
 //! community Anthropic crates, …) get conformant spans this way:
 //!
 //! ```
