@@ -1,5 +1,8 @@
 //! Provider-wrapper overhead on the caller's side, from the recorded openai/completions and
-//! openai/streaming cassettes. Prints one JSON line `{"span_build_ns":…,"stream_chunk_ns":…}`:
+//! openai/streaming cassettes. Prints one JSON line `{"span_build_ns":…,"stream_chunk_ns":…}`
+//! (wall time), with `span_build_cpu_ns` and `stream_chunk_cpu_ns`: the same measured as the
+//! calling thread's CPU time, which leaves out time spent preempted by the sender and the
+//! in-process server on a small machine.
 //!
 //! * `span_build_ns`: per call, building the span fields from the request and the response and
 //!   recording them (`LlmCallSpan::start` + `finish`) with a logger sending to an in-process
@@ -24,6 +27,7 @@ use braintrust::env_file::EnvLookup;
 use braintrust_local::LocalServer;
 use braintrust_providers::{LlmCallSpan, openai};
 use clap::Parser;
+use cpu_time::ThreadTime;
 use serde_json::Value;
 
 #[derive(Parser, Debug)]
@@ -135,24 +139,29 @@ fn run(args: &Args) -> Result<String, String> {
         }
         call.finish(openai::chat_response_fields(&aggregate.response()));
     };
-    let time = |f: &dyn Fn()| -> Result<f64, String> {
+    // (wall, CPU) nanoseconds per call.
+    let time = |f: &dyn Fn()| -> Result<(f64, f64), String> {
         for _ in 0..args.chunk.min(args.calls) {
             f();
         }
         logger.flush().map_err(|e| e.to_string())?;
         let mut total = 0u128;
+        let mut total_cpu = 0u128;
         let mut done = 0;
         while done < args.calls {
             let n = args.chunk.min(args.calls - done);
             let start = Instant::now();
+            let start_cpu = ThreadTime::now();
             for _ in 0..n {
                 f();
             }
+            total_cpu += start_cpu.elapsed().as_nanos();
             total += start.elapsed().as_nanos();
             logger.flush().map_err(|e| e.to_string())?;
             done += n;
         }
-        Ok(total as f64 / args.calls as f64)
+        let calls = args.calls as f64;
+        Ok((total as f64 / calls, total_cpu as f64 / calls))
     };
     let call_ns = time(&one_call)?;
     let stream_ns = time(&one_stream)?;
@@ -171,9 +180,13 @@ fn run(args: &Args) -> Result<String, String> {
     if stats.failed + stats.dropped > 0 {
         return Err(format!("rows were lost: {stats:?}"));
     }
-    let per_chunk = ((stream_ns - no_chunks) / chunks.len() as f64).max(0.0);
-    Ok(format!(
-        "{{\"span_build_ns\":{call_ns:.0},\"stream_chunk_ns\":{per_chunk:.1},\"chunks\":{}}}",
-        chunks.len()
-    ))
+    let per_chunk = |streamed: f64, bare: f64| ((streamed - bare) / chunks.len() as f64).max(0.0);
+    Ok(serde_json::json!({
+        "span_build_ns": call_ns.0.round(),
+        "stream_chunk_ns": (per_chunk(stream_ns.0, no_chunks.0) * 10.0).round() / 10.0,
+        "span_build_cpu_ns": call_ns.1.round(),
+        "stream_chunk_cpu_ns": (per_chunk(stream_ns.1, no_chunks.1) * 10.0).round() / 10.0,
+        "chunks": chunks.len(),
+    })
+    .to_string())
 }
