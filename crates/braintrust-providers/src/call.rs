@@ -43,21 +43,29 @@ impl LlmCallSpan {
         instrumentation: impl Into<Cow<'static, str>>,
         request_fields: LlmSpanFields,
     ) -> LlmCallSpan {
+        let started = Instant::now();
+        let mut call = LlmCallSpan {
+            span: Span::noop(),
+            started,
+            first_token: None,
+            attachments: Vec::new(),
+        };
+        if !braintrust_core::context::is_enabled() {
+            return call;
+        }
+        // The request's fields go in the span's first row (one row fewer than logging them).
+        let event = call.event(request_fields);
         let options = StartSpan::new()
             .attributes(SpanAttributes::named(name).with_type(SpanType::Llm))
             .origin(SpanOrigin {
                 instrumentation: instrumentation.into(),
                 caller: None,
             })
-            .set_current(false);
-        let span = braintrust_transport::logger::start_span(options);
-        let mut call = LlmCallSpan {
-            span,
-            started: Instant::now(),
-            first_token: None,
-            attachments: Vec::new(),
-        };
-        call.log(request_fields);
+            .set_current(false)
+            .event(event);
+        call.span = braintrust_transport::logger::start_span(options);
+        // The row is queued: the sink found the attachments while they were alive.
+        call.attachments.clear();
         call
     }
 
