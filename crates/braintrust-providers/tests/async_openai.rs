@@ -36,6 +36,16 @@ fn sse(events: &[Value], done: bool) -> String {
     text
 }
 
+/// A chat completion chunk with these choices (and usage).
+fn chunk(choices: Value, usage: Option<Value>) -> Value {
+    let mut chunk = json!({"id": "c1", "object": "chat.completion.chunk", "created": 1,
+        "model": "gpt-x-1", "choices": choices});
+    if let Some(usage) = usage {
+        chunk["usage"] = usage;
+    }
+    chunk
+}
+
 /// The body of the last request the stub received.
 fn sent(f: &Fixture) -> Value {
     let stub = f.stub.lock().unwrap();
@@ -89,12 +99,18 @@ fn chat_create_logs_one_conformant_span() {
 fn chat_stream_yields_the_chunks_and_logs_the_whole_answer() {
     let f = fixture();
     let chunks = [
-        json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-x-1",
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]}),
-        json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-x-1",
-            "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]}),
-        json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-x-1",
-            "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}),
+        chunk(
+            json!([{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]),
+            None,
+        ),
+        chunk(
+            json!([{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]),
+            None,
+        ),
+        chunk(
+            json!([]),
+            Some(json!({"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7})),
+        ),
     ];
     f.respond(200, "text/event-stream", sse(&chunks, true));
     let client = client(&f);
@@ -126,10 +142,11 @@ fn chat_stream_yields_the_chunks_and_logs_the_whole_answer() {
 fn a_dropped_chat_stream_ends_its_span_with_what_arrived() {
     let f = fixture();
     let chunks = [
-        json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-x-1",
-            "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]}),
-        json!({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gpt-x-1",
-            "choices": [{"index": 0, "delta": {"content": "lo"}}]}),
+        chunk(
+            json!([{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]),
+            None,
+        ),
+        chunk(json!([{"index": 0, "delta": {"content": "lo"}}]), None),
     ];
     f.respond(200, "text/event-stream", sse(&chunks, true));
     let client = client(&f);

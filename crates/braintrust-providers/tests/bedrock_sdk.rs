@@ -123,6 +123,34 @@ fn event(event_type: &str, payload: Value) -> Vec<u8> {
     out
 }
 
+/// A ConverseStream answer saying "Hello" in two deltas, cut after its first `events` events
+/// (6: the whole stream, ending with the usage metadata).
+fn hello_stream(events: usize) -> Canned {
+    let all = [
+        event("messageStart", json!({"role": "assistant"})),
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "Hel"}}),
+        ),
+        event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "lo"}}),
+        ),
+        event("contentBlockStop", json!({"contentBlockIndex": 0})),
+        event("messageStop", json!({"stopReason": "end_turn"})),
+        event(
+            "metadata",
+            json!({"usage": {"inputTokens": 6, "outputTokens": 81, "totalTokens": 87},
+                "metrics": {"latencyMs": 300}}),
+        ),
+    ];
+    Canned::new(
+        200,
+        vec![("content-type", "application/vnd.amazon.eventstream")],
+        all[..events].concat(),
+    )
+}
+
 #[test]
 fn converse_logs_one_span_from_the_request_and_response_on_the_wire() {
     let f = fixture();
@@ -190,30 +218,7 @@ fn converse_logs_one_span_from_the_request_and_response_on_the_wire() {
 #[test]
 fn converse_stream_is_recorded_as_the_sdk_reads_it() {
     let f = fixture();
-    let body = [
-        event("messageStart", json!({"role": "assistant"})),
-        event(
-            "contentBlockDelta",
-            json!({"contentBlockIndex": 0, "delta": {"text": "Hel"}}),
-        ),
-        event(
-            "contentBlockDelta",
-            json!({"contentBlockIndex": 0, "delta": {"text": "lo"}}),
-        ),
-        event("contentBlockStop", json!({"contentBlockIndex": 0})),
-        event("messageStop", json!({"stopReason": "end_turn"})),
-        event(
-            "metadata",
-            json!({"usage": {"inputTokens": 6, "outputTokens": 81, "totalTokens": 87},
-                "metrics": {"latencyMs": 300}}),
-        ),
-    ]
-    .concat();
-    let canned = Canned::new(
-        200,
-        vec![("content-type", "application/vnd.amazon.eventstream")],
-        body,
-    );
+    let canned = hello_stream(6);
     let client = client(&canned);
     let (texts, spans) = f.traced(async {
         let output = client
@@ -310,23 +315,7 @@ fn other_operations_are_not_recorded() {
 #[test]
 fn a_dropped_stream_ends_its_span_with_what_arrived() {
     let f = fixture();
-    let body = [
-        event("messageStart", json!({"role": "assistant"})),
-        event(
-            "contentBlockDelta",
-            json!({"contentBlockIndex": 0, "delta": {"text": "Hel"}}),
-        ),
-        event(
-            "contentBlockDelta",
-            json!({"contentBlockIndex": 0, "delta": {"text": "lo"}}),
-        ),
-    ]
-    .concat();
-    let canned = Canned::new(
-        200,
-        vec![("content-type", "application/vnd.amazon.eventstream")],
-        body,
-    );
+    let canned = hello_stream(3);
     let client = client(&canned);
     let (_, spans) = f.traced(async {
         let output = client
