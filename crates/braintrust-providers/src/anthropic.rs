@@ -321,6 +321,16 @@ impl Block {
 #[cfg(feature = "anthropic")]
 pub use crate::anthropic_client::{AnthropicClient, DEFAULT_VERSION, INSTRUMENTATION};
 
+impl crate::client::Aggregate for MessagesStream {
+    fn push(&mut self, _event: &str, data: &Value) {
+        MessagesStream::push(self, data);
+    }
+
+    fn fields(&self) -> LlmSpanFields {
+        messages_response_fields(&self.response())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,9 @@ use crate::anthropic::{
 };
 use crate::call::LlmCallSpan;
 use crate::client::{
-    Aggregate, ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, streaming_body,
-    traced_json, traced_stream,
+    ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, streaming_body, traced_json,
+    traced_stream,
 };
-use crate::fields::LlmSpanFields;
 
 /// `context.span_origin.instrumentation.name` of spans from this client.
 pub const INSTRUMENTATION: &str = "braintrust::providers::anthropic";
@@ -88,21 +87,8 @@ impl AnthropicClient {
             http,
             call,
             sse(),
-            Box::new(MessagesAggregate::default()),
+            Box::new(MessagesStream::default()),
         )
         .await
-    }
-}
-
-#[derive(Default)]
-struct MessagesAggregate(MessagesStream);
-
-impl Aggregate for MessagesAggregate {
-    fn push(&mut self, _event: &str, data: &Value) {
-        self.0.push(data);
-    }
-
-    fn fields(&self) -> LlmSpanFields {
-        messages_response_fields(&self.0.response())
     }
 }

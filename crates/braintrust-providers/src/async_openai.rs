@@ -35,6 +35,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::call::LlmCallSpan;
+use crate::client::Aggregate;
 use crate::fields::LlmSpanFields;
 use crate::openai;
 
@@ -117,7 +118,7 @@ impl<C: Config> TracedChat<'_, C> {
             Ok(stream) => Ok(TracedStream::new(
                 stream,
                 call,
-                Box::new(ChatFold::default()),
+                Box::new(openai::ChatStream::new()),
             )),
             Err(error) => {
                 call.fail(LlmSpanFields::default(), &error);
@@ -161,7 +162,7 @@ impl<C: Config> TracedResponses<'_, C> {
             Ok(stream) => Ok(TracedStream::new(
                 stream,
                 call,
-                Box::new(ResponsesFold::default()),
+                Box::new(openai::ResponsesStream::new()),
             )),
             Err(error) => {
                 call.fail(LlmSpanFields::default(), &error);
@@ -189,40 +190,6 @@ fn finish<T: Serialize>(
     }
 }
 
-/// Folds a stream's items into the span fields of the non-streaming response.
-trait Fold: Send {
-    /// Adds one item (as JSON).
-    fn push(&mut self, item: &Value);
-    /// The span fields of what arrived so far.
-    fn fields(&self) -> LlmSpanFields;
-}
-
-#[derive(Default)]
-struct ChatFold(openai::ChatStream);
-
-impl Fold for ChatFold {
-    fn push(&mut self, item: &Value) {
-        self.0.push(item);
-    }
-
-    fn fields(&self) -> LlmSpanFields {
-        openai::chat_response_fields(&self.0.response())
-    }
-}
-
-#[derive(Default)]
-struct ResponsesFold(openai::ResponsesStream);
-
-impl Fold for ResponsesFold {
-    fn push(&mut self, item: &Value) {
-        self.0.push(item);
-    }
-
-    fn fields(&self) -> LlmSpanFields {
-        openai::responses_response_fields(&self.0.response())
-    }
-}
-
 type Inner<T> = Pin<Box<dyn futures_core::Stream<Item = Result<T, OpenAIError>> + Send>>;
 
 /// A recorded async-openai stream: yields the client's items unchanged and ends the call's span
@@ -230,7 +197,7 @@ type Inner<T> = Pin<Box<dyn futures_core::Stream<Item = Result<T, OpenAIError>> 
 pub struct TracedStream<T> {
     inner: Inner<T>,
     call: Option<LlmCallSpan>,
-    fold: Box<dyn Fold>,
+    fold: Box<dyn Aggregate>,
 }
 
 impl<T> std::fmt::Debug for TracedStream<T> {
@@ -242,7 +209,7 @@ impl<T> std::fmt::Debug for TracedStream<T> {
 }
 
 impl<T> TracedStream<T> {
-    fn new(inner: Inner<T>, call: LlmCallSpan, fold: Box<dyn Fold>) -> TracedStream<T> {
+    fn new(inner: Inner<T>, call: LlmCallSpan, fold: Box<dyn Aggregate>) -> TracedStream<T> {
         TracedStream {
             inner,
             call: Some(call),
@@ -269,7 +236,7 @@ impl<T: Serialize> futures_core::Stream for TracedStream<T> {
             Poll::Ready(Some(Ok(item))) => {
                 if let Some(call) = &mut this.call {
                     call.mark_first_token();
-                    this.fold.push(&json_of(item));
+                    this.fold.push("", &json_of(item));
                 }
             }
             Poll::Ready(Some(Err(error))) => {

@@ -289,6 +289,16 @@ impl ConverseStream {
 #[cfg(feature = "bedrock")]
 pub use crate::bedrock_client::{AwsCredentials, BedrockClient, INSTRUMENTATION};
 
+impl crate::client::Aggregate for ConverseStream {
+    fn push(&mut self, event: &str, data: &Value) {
+        ConverseStream::push(self, event, data);
+    }
+
+    fn fields(&self) -> LlmSpanFields {
+        converse_response_fields(&self.response())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

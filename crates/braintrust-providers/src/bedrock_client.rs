@@ -16,8 +16,8 @@ use crate::bedrock::{
 };
 use crate::call::LlmCallSpan;
 use crate::client::{
-    Aggregate, ClientOptions, Decoder, Endpoint, LlmStream, ProviderError, body, env_value,
-    traced_json, traced_stream,
+    ClientOptions, Decoder, Endpoint, LlmStream, ProviderError, body, env_value, traced_json,
+    traced_stream,
 };
 use crate::fields::LlmSpanFields;
 
@@ -190,21 +190,8 @@ impl BedrockClient {
             http,
             call,
             Decoder::EventStream(crate::eventstream::Decoder::default()),
-            Box::new(ConverseAggregate::default()),
+            Box::new(ConverseStream::default()),
         )
         .await
-    }
-}
-
-#[derive(Default)]
-struct ConverseAggregate(ConverseStream);
-
-impl Aggregate for ConverseAggregate {
-    fn push(&mut self, event: &str, data: &Value) {
-        self.0.push(event, data);
-    }
-
-    fn fields(&self) -> LlmSpanFields {
-        converse_response_fields(&self.0.response())
     }
 }

@@ -45,6 +45,7 @@ use serde_json::Value;
 
 use crate::bedrock::{self, ConverseStream};
 use crate::call::LlmCallSpan;
+use crate::client::Aggregate;
 use crate::eventstream::Decoder;
 use crate::fields::LlmSpanFields;
 
@@ -332,7 +333,7 @@ impl RecordedEvents {
                         if let Some(span) = call.as_mut() {
                             span.mark_first_token();
                         }
-                        self.events.push(&message.event_type, &payload);
+                        Aggregate::push(&mut self.events, &message.event_type, &payload);
                     }
                 }
                 Ok(None) => break None,
@@ -342,16 +343,13 @@ impl RecordedEvents {
         if let Some(error) = failure
             && let Some(span) = call.take()
         {
-            span.fail(
-                bedrock::converse_response_fields(&self.events.response()),
-                &error,
-            );
+            span.fail(self.events.fields(), &error);
         }
     }
 
     fn end(&mut self) {
         if let Some(call) = take(&self.call) {
-            call.finish(bedrock::converse_response_fields(&self.events.response()));
+            call.finish(self.events.fields());
         }
     }
 }
@@ -374,10 +372,7 @@ impl Body for RecordedEvents {
             }
             Poll::Ready(Some(Err(error))) => {
                 if let Some(call) = take(&this.call) {
-                    call.fail(
-                        bedrock::converse_response_fields(&this.events.response()),
-                        error,
-                    );
+                    call.fail(this.events.fields(), error);
                 }
             }
             Poll::Ready(None) => this.end(),

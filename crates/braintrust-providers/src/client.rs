@@ -268,7 +268,8 @@ pub(crate) fn sse() -> Decoder {
     Decoder::Sse(SseParser::default())
 }
 
-/// Folds a stream's events into the non-streaming response.
+/// Folds a stream's events into the non-streaming response (implemented by each provider's
+/// stream aggregator).
 pub(crate) trait Aggregate: Send + 'static {
     /// Adds one event: its name (`event:` or `:event-type`) and JSON data.
     fn push(&mut self, event: &str, data: &Value);

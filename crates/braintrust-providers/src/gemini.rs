@@ -280,6 +280,16 @@ impl GenerateContentStream {
 #[cfg(feature = "gemini")]
 pub use crate::gemini_client::{GeminiClient, INSTRUMENTATION};
 
+impl crate::client::Aggregate for GenerateContentStream {
+    fn push(&mut self, _event: &str, data: &Value) {
+        GenerateContentStream::push(self, data);
+    }
+
+    fn fields(&self) -> LlmSpanFields {
+        generate_content_response_fields(&self.response())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

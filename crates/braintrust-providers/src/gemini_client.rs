@@ -5,10 +5,8 @@ use serde_json::Value;
 
 use crate::call::LlmCallSpan;
 use crate::client::{
-    Aggregate, ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, traced_json,
-    traced_stream,
+    ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, traced_json, traced_stream,
 };
-use crate::fields::LlmSpanFields;
 use crate::gemini::{
     GENERATE_CONTENT_SPAN_NAME, GenerateContentStream, generate_content_request_fields,
     generate_content_response_fields,
@@ -98,21 +96,8 @@ impl GeminiClient {
             http,
             call,
             sse(),
-            Box::new(GeminiAggregate::default()),
+            Box::new(GenerateContentStream::default()),
         )
         .await
-    }
-}
-
-#[derive(Default)]
-struct GeminiAggregate(GenerateContentStream);
-
-impl Aggregate for GeminiAggregate {
-    fn push(&mut self, _event: &str, data: &Value) {
-        self.0.push(data);
-    }
-
-    fn fields(&self) -> LlmSpanFields {
-        generate_content_response_fields(&self.0.response())
     }
 }

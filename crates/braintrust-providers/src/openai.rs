@@ -530,6 +530,26 @@ fn push_tool_call(calls: &mut BTreeMap<u64, ToolCallParts>, call: &Value) {
     }
 }
 
+impl crate::client::Aggregate for ChatStream {
+    fn push(&mut self, _event: &str, data: &Value) {
+        ChatStream::push(self, data);
+    }
+
+    fn fields(&self) -> LlmSpanFields {
+        chat_response_fields(&self.response())
+    }
+}
+
+impl crate::client::Aggregate for ResponsesStream {
+    fn push(&mut self, _event: &str, data: &Value) {
+        ResponsesStream::push(self, data);
+    }
+
+    fn fields(&self) -> LlmSpanFields {
+        responses_response_fields(&self.response())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

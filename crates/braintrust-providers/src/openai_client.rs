@@ -4,10 +4,9 @@ use serde_json::Value;
 
 use crate::call::LlmCallSpan;
 use crate::client::{
-    Aggregate, ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, streaming_body,
-    traced_json, traced_stream,
+    ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, streaming_body, traced_json,
+    traced_stream,
 };
-use crate::fields::LlmSpanFields;
 use crate::openai::{
     CHAT_SPAN_NAME, ChatStream, RESPONSES_SPAN_NAME, ResponsesStream, chat_request_fields,
     chat_response_fields, responses_request_fields, responses_response_fields,
@@ -98,7 +97,7 @@ impl OpenAiClient {
             http,
             call,
             sse(),
-            Box::new(ChatAggregate::default()),
+            Box::new(ChatStream::default()),
         )
         .await
     }
@@ -132,34 +131,8 @@ impl OpenAiClient {
             http,
             call,
             sse(),
-            Box::new(ResponsesAggregate::default()),
+            Box::new(ResponsesStream::default()),
         )
         .await
-    }
-}
-
-#[derive(Default)]
-struct ChatAggregate(ChatStream);
-
-impl Aggregate for ChatAggregate {
-    fn push(&mut self, _event: &str, data: &Value) {
-        self.0.push(data);
-    }
-
-    fn fields(&self) -> LlmSpanFields {
-        chat_response_fields(&self.0.response())
-    }
-}
-
-#[derive(Default)]
-struct ResponsesAggregate(ResponsesStream);
-
-impl Aggregate for ResponsesAggregate {
-    fn push(&mut self, _event: &str, data: &Value) {
-        self.0.push(data);
-    }
-
-    fn fields(&self) -> LlmSpanFields {
-        responses_response_fields(&self.0.response())
     }
 }
