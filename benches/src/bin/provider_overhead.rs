@@ -4,12 +4,21 @@
 //! calling thread's CPU time, which leaves out time spent preempted by the sender and the
 //! in-process server on a small machine.
 //!
-//! * `span_build_ns`: per call, building the span fields from the request and the response and
-//!   recording them (`LlmCallSpan::start` + `finish`) with a logger sending to an in-process
-//!   braintrust-local;
-//! * `stream_chunk_ns`: per chunk of the streamed answer, what the wrapper adds (folding the
-//!   chunk into the aggregate, the first-token mark, and its share of the final output): the
-//!   streamed call minus the same call with no chunks, divided by the chunks.
+//! It times what the built-in clients add to a call, with a logger sending to an in-process
+//! braintrust-local:
+//!
+//! * `span_build_ns`: per call, starting and finishing the span from the bytes sent and
+//!   received (`LlmCallSpan::start_with` + `finish_with`; the span fields are built from them
+//!   later, on the sender's thread);
+//! * `stream_chunk_ns`: per chunk of the streamed answer, what the wrapper adds (the
+//!   first-token mark, keeping the chunk's data in a `RecordedStream`, and its share of the
+//!   final row): the streamed call minus the same call with no chunks, divided by the chunks;
+//! * `span_build_eager_ns`: per call, building the span fields on the caller's thread from
+//!   borrowed request and response values (`LlmCallSpan::start` + `finish`), as code that calls
+//!   the span builders itself does.
+//!
+//! Each call's inputs (the bytes a client owns once it has read them) are made before the timed
+//! region.
 //!
 //! ```text
 //! cargo run --release -p braintrust-benches --bin provider_overhead -- --calls 20000
@@ -20,12 +29,13 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use braintrust::LoggerOptions;
 use braintrust::env_file::EnvLookup;
 use braintrust_local::LocalServer;
-use braintrust_providers::{LlmCallSpan, openai};
+use braintrust_providers::{LlmCallSpan, RecordedStream, openai};
 use clap::Parser;
 use cpu_time::ThreadTime;
 use serde_json::Value;
@@ -77,6 +87,17 @@ fn cassette(name: &str) -> Result<(Value, Vec<u8>), String> {
     ))
 }
 
+/// One timed call, owning its inputs.
+type Call = Box<dyn FnOnce()>;
+
+/// Starts a chat span as the built-in client does, from the bytes it sends.
+fn start_call(sent: &Arc<[u8]>) -> LlmCallSpan {
+    let sent = sent.clone();
+    LlmCallSpan::start_with(openai::CHAT_SPAN_NAME, openai::INSTRUMENTATION, move || {
+        openai::chat_request_fields(&serde_json::from_slice(&sent).unwrap_or(Value::Null))
+    })
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match run(&args) {
@@ -92,17 +113,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<String, String> {
-    let (request, response) = cassette("completions")?;
-    let response: Value = serde_json::from_slice(&response).map_err(|e| e.to_string())?;
+    let (request, response_bytes) = cassette("completions")?;
+    let response: Value = serde_json::from_slice(&response_bytes).map_err(|e| e.to_string())?;
+    let (request, response) = (Arc::new(request), Arc::new(response));
     let (stream_request, sse) = cassette("streaming")?;
-    let chunks: Vec<Value> = String::from_utf8_lossy(&sse)
+    let chunks: Vec<String> = String::from_utf8_lossy(&sse)
         .lines()
         .filter_map(|l| l.strip_prefix("data:"))
         .map(str::trim)
         .filter(|d| *d != "[DONE]" && !d.is_empty())
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
+        .map(str::to_owned)
+        .collect();
 
     let server = LocalServer::builder()
         .in_memory()
@@ -118,31 +139,57 @@ fn run(args: &Args) -> Result<String, String> {
     )
     .map_err(|e| e.to_string())?;
 
-    let one_call = || {
-        let call = LlmCallSpan::start(
-            openai::CHAT_SPAN_NAME,
-            openai::INSTRUMENTATION,
-            openai::chat_request_fields(black_box(&request)),
-        );
-        call.finish(openai::chat_response_fields(black_box(&response)));
+    // What the built-in clients do: the span fields are built on the sender's thread from the
+    // bytes sent (shared with the HTTP request) and received (owned once parsed for the caller),
+    // and a stream's events are kept as the SSE data strings the parser produced.
+    let request_body: Arc<[u8]> = serde_json::to_vec(&*request)
+        .map_err(|e| e.to_string())?
+        .into();
+    let stream_body: Arc<[u8]> = serde_json::to_vec(&stream_request)
+        .map_err(|e| e.to_string())?
+        .into();
+    let one_call = || -> Call {
+        let received = response_bytes.clone();
+        let request_body = request_body.clone();
+        Box::new(move || {
+            let call = start_call(black_box(&request_body));
+            call.finish_with(move || {
+                openai::chat_response_fields(
+                    &serde_json::from_slice(&received).unwrap_or(Value::Null),
+                )
+            });
+        })
     };
-    let one_stream = || {
-        let mut call = LlmCallSpan::start(
-            openai::CHAT_SPAN_NAME,
-            openai::INSTRUMENTATION,
-            openai::chat_request_fields(black_box(&stream_request)),
-        );
-        let mut aggregate = openai::ChatStream::new();
-        for chunk in &chunks {
-            call.mark_first_token();
-            aggregate.push(black_box(chunk));
-        }
-        call.finish(openai::chat_response_fields(&aggregate.response()));
+    let streamed = |events: Vec<String>| -> Call {
+        let stream_body = stream_body.clone();
+        Box::new(move || {
+            let mut call = start_call(black_box(&stream_body));
+            let mut recorded = RecordedStream::new();
+            for data in events {
+                call.mark_first_token();
+                recorded.push(String::new(), black_box(data));
+            }
+            call.finish_with(move || recorded.fields::<openai::ChatStream>());
+        })
     };
-    // (wall, CPU) nanoseconds per call.
-    let time = |f: &dyn Fn()| -> Result<(f64, f64), String> {
+    let one_stream = || streamed(chunks.clone());
+    let no_chunks = || streamed(Vec::new());
+    // The span builders on borrowed values, for code that calls them itself.
+    let eager_call = || -> Call {
+        let (request, response) = (request.clone(), response.clone());
+        Box::new(move || {
+            let call = LlmCallSpan::start(
+                openai::CHAT_SPAN_NAME,
+                openai::INSTRUMENTATION,
+                openai::chat_request_fields(black_box(&request)),
+            );
+            call.finish(openai::chat_response_fields(black_box(&response)));
+        })
+    };
+    // (wall, CPU) nanoseconds per call; each call's inputs are made before the timed region.
+    let time = |make: &dyn Fn() -> Call| -> Result<(f64, f64), String> {
         for _ in 0..args.chunk.min(args.calls) {
-            f();
+            make()();
         }
         logger.flush().map_err(|e| e.to_string())?;
         let mut total = 0u128;
@@ -150,10 +197,11 @@ fn run(args: &Args) -> Result<String, String> {
         let mut done = 0;
         while done < args.calls {
             let n = args.chunk.min(args.calls - done);
+            let calls: Vec<Call> = (0..n).map(|_| make()).collect();
             let start = Instant::now();
             let start_cpu = ThreadTime::now();
-            for _ in 0..n {
-                f();
+            for call in calls {
+                call();
             }
             total_cpu += start_cpu.elapsed().as_nanos();
             total += start.elapsed().as_nanos();
@@ -166,16 +214,8 @@ fn run(args: &Args) -> Result<String, String> {
     let call_ns = time(&one_call)?;
     let stream_ns = time(&one_stream)?;
     // The per-chunk figure is the streamed call minus the same call with no chunks.
-    let no_chunks = time(&|| {
-        let call = LlmCallSpan::start(
-            openai::CHAT_SPAN_NAME,
-            openai::INSTRUMENTATION,
-            openai::chat_request_fields(black_box(&stream_request)),
-        );
-        call.finish(openai::chat_response_fields(
-            &openai::ChatStream::new().response(),
-        ));
-    })?;
+    let bare_ns = time(&no_chunks)?;
+    let eager_ns = time(&eager_call)?;
     let stats = logger.stats();
     if stats.failed + stats.dropped > 0 {
         return Err(format!("rows were lost: {stats:?}"));
@@ -183,9 +223,10 @@ fn run(args: &Args) -> Result<String, String> {
     let per_chunk = |streamed: f64, bare: f64| ((streamed - bare) / chunks.len() as f64).max(0.0);
     Ok(serde_json::json!({
         "span_build_ns": call_ns.0.round(),
-        "stream_chunk_ns": (per_chunk(stream_ns.0, no_chunks.0) * 10.0).round() / 10.0,
+        "stream_chunk_ns": (per_chunk(stream_ns.0, bare_ns.0) * 10.0).round() / 10.0,
         "span_build_cpu_ns": call_ns.1.round(),
-        "stream_chunk_cpu_ns": (per_chunk(stream_ns.1, no_chunks.1) * 10.0).round() / 10.0,
+        "stream_chunk_cpu_ns": (per_chunk(stream_ns.1, bare_ns.1) * 10.0).round() / 10.0,
+        "span_build_eager_ns": eager_ns.0.round(),
         "chunks": chunks.len(),
     })
     .to_string())

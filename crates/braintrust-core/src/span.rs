@@ -17,6 +17,7 @@ use std::time::SystemTime;
 
 use serde_json::{Map, Value};
 
+use crate::attachment::Attachment;
 use crate::event::{Event, EventError, SpanAttributes, SpanType};
 use crate::id::IdFormat;
 use crate::merge::merge_fields;
@@ -225,6 +226,8 @@ pub enum PendingKind {
         /// `input`, when it was given on its own (traced calls): the row is built on the
         /// sender's thread instead of the caller's.
         input: Option<CapturedInput>,
+        /// Fields computed on the sender's thread, merged after `fields`.
+        deferred: Option<DeferredEvent>,
     },
     /// Fields logged on a span (a merge row).
     SpanUpdate {
@@ -243,6 +246,8 @@ pub enum PendingKind {
         fields: Map<String, Value>,
         /// `output`, when it was given on its own (traced calls).
         output: Option<Value>,
+        /// Fields computed on the sender's thread, merged after `fields`.
+        deferred: Option<DeferredEvent>,
     },
     /// Any other row (feedback, dataset records, updates by id); object ids are added.
     Fields(Map<String, Value>),
@@ -260,8 +265,21 @@ impl PendingRow {
     }
 
     /// Builds the `/logs3` row, with the object's ids once they are known (complete rows are
-    /// returned as they are).
+    /// returned as they are). Attachments made by a [`DeferredEvent`] are dropped: sinks that
+    /// upload attachments use [`PendingRow::into_row_and_attachments`].
     pub fn into_row(self) -> Row {
+        self.into_row_and_attachments().0
+    }
+
+    /// Builds the `/logs3` row (see [`PendingRow::into_row`]), running its [`DeferredEvent`]
+    /// if it has one, and returns the attachments that event made.
+    pub fn into_row_and_attachments(self) -> (Row, Vec<Attachment>) {
+        let mut attachments = Vec::new();
+        let row = self.build(&mut attachments);
+        (row, attachments)
+    }
+
+    fn build(self, attachments: &mut Vec<Attachment>) -> Row {
         let PendingRow { object, kind } = self;
         let ids = object.as_ref().and_then(ObjectRef::ids);
         let write_ids = |map: &mut Map<String, Value>| {
@@ -283,6 +301,7 @@ impl PendingRow {
                 start,
                 fields,
                 input,
+                deferred,
             } => {
                 let mut map = Map::new();
                 span.write_to(&mut map);
@@ -303,6 +322,9 @@ impl PendingRow {
                 if let Some(input) = input {
                     map.insert("input".into(), input.into_value());
                 }
+                if let Some(deferred) = deferred {
+                    merge_fields(&mut map, deferred.compute(attachments));
+                }
                 Row::from_map(map)
             }
             PendingKind::SpanUpdate { span, fields } => {
@@ -320,6 +342,7 @@ impl PendingRow {
                 end,
                 fields,
                 output,
+                deferred,
             } => {
                 let mut map = Map::new();
                 span.write_to(&mut map);
@@ -330,6 +353,9 @@ impl PendingRow {
                 merge_fields(&mut map, fields);
                 if let Some(output) = output {
                     map.insert("output".into(), output);
+                }
+                if let Some(deferred) = deferred {
+                    merge_fields(&mut map, deferred.compute(attachments));
                 }
                 map.insert("_is_merge".into(), Value::Bool(true));
                 Row::from_map(map)
@@ -416,7 +442,9 @@ pub trait SpanSink: Send + Sync + fmt::Debug {
 
 /// Options of a new span (all optional). Build with the setters:
 /// `StartSpan::named("retrieve").span_type(SpanType::Tool)`.
-#[derive(Debug, Clone, Default)]
+///
+/// Cloning copies every option except a [`StartSpan::deferred_event`], which runs once.
+#[derive(Debug, Default)]
 pub struct StartSpan {
     pub(crate) attributes: SpanAttributes,
     pub(crate) parent: Option<Parent>,
@@ -428,6 +456,59 @@ pub struct StartSpan {
     pub(crate) origin: Option<SpanOrigin>,
     /// `input` given on its own (see [`PendingKind::SpanStart`]).
     pub(crate) input: Option<CapturedInput>,
+    /// Fields computed on the sender's thread.
+    pub(crate) deferred: Option<DeferredEvent>,
+}
+
+impl Clone for StartSpan {
+    fn clone(&self) -> StartSpan {
+        StartSpan {
+            attributes: self.attributes.clone(),
+            parent: self.parent.clone(),
+            start_time: self.start_time,
+            fields: self.fields.clone(),
+            invalid_event: self.invalid_event.clone(),
+            propagated_event: self.propagated_event.clone(),
+            set_current: self.set_current,
+            origin: self.origin.clone(),
+            input: self.input.clone(),
+            deferred: None,
+        }
+    }
+}
+
+/// Span fields computed when the row is built, on the sender's thread, instead of on the
+/// caller's: for fields that are costly to build (an LLM call's request and response, parsed
+/// from the bytes that went over the wire). The closure also collects the attachments its
+/// event references, so that they are uploaded with the row.
+pub struct DeferredEvent(Box<BuildEvent>);
+
+/// The closure of a [`DeferredEvent`].
+type BuildEvent = dyn FnOnce(&mut Vec<Attachment>) -> Event + Send;
+
+impl DeferredEvent {
+    /// Fields that `build` computes later. An event that fails validation is reported through
+    /// `tracing` and left out of the row.
+    pub fn new(build: impl FnOnce(&mut Vec<Attachment>) -> Event + Send + 'static) -> Self {
+        DeferredEvent(Box::new(build))
+    }
+
+    /// Runs the closure: the validated fields, or none.
+    pub fn compute(self, attachments: &mut Vec<Attachment>) -> Map<String, Value> {
+        match (self.0)(attachments).into_fields() {
+            Ok(fields) => fields,
+            Err(e) => {
+                tracing::warn!("braintrust: invalid deferred span fields left out: {e}");
+                Map::new()
+            }
+        }
+    }
+}
+
+impl fmt::Debug for DeferredEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeferredEvent(..)")
+    }
 }
 
 /// A span's `input` as a traced call captured it: turned into JSON when the row is built, on
@@ -512,6 +593,13 @@ impl StartSpan {
             Ok(fields) => merge_fields(&mut self.fields, fields),
             Err(e) => self.invalid_event = Some(e),
         }
+        self
+    }
+
+    /// Fields computed on the sender's thread, merged into the span's first row after those of
+    /// [`StartSpan::event`].
+    pub fn deferred_event(mut self, event: DeferredEvent) -> StartSpan {
+        self.deferred = Some(event);
         self
     }
 
@@ -726,6 +814,7 @@ impl Drop for SpanInner {
                     end: SystemTime::now(),
                     fields: Map::new(),
                     output: None,
+                    deferred: None,
                 },
             });
         }
@@ -817,6 +906,7 @@ impl Span {
             origin,
             parent: _,
             input,
+            deferred,
         } = options;
         let is_root = identity.span_parents.is_empty();
         if attributes.name.is_none() {
@@ -886,6 +976,7 @@ impl Span {
                 start: start_time.unwrap_or_else(SystemTime::now),
                 fields,
                 input,
+                deferred,
             },
         });
         Span {
@@ -1015,19 +1106,36 @@ impl Span {
     /// Logs `output` (if any) and ends the span now, in one row, without building an event (the
     /// traced-call fast path). If the span already ended, the output is logged on its own.
     pub(crate) fn end_with_output(&self, output: Option<Value>) {
-        self.end_with(SystemTime::now(), Map::new(), output);
+        self.end_with(SystemTime::now(), Map::new(), output, None);
+    }
+
+    /// Ends the span now with fields computed on the sender's thread, in one row. If the span
+    /// already ended, they are computed now and logged on their own.
+    pub fn end_with_deferred(&self, event: DeferredEvent) {
+        self.end_with(SystemTime::now(), Map::new(), None, Some(event));
     }
 
     fn end_with_fields(&self, time: SystemTime, fields: Map<String, Value>) {
-        self.end_with(time, fields, None);
+        self.end_with(time, fields, None, None);
     }
 
-    fn end_with(&self, time: SystemTime, fields: Map<String, Value>, output: Option<Value>) {
+    fn end_with(
+        &self,
+        time: SystemTime,
+        fields: Map<String, Value>,
+        output: Option<Value>,
+        deferred: Option<DeferredEvent>,
+    ) {
         let Some(inner) = &self.inner else { return };
         if inner.ended.swap(true, Ordering::AcqRel) {
             let mut fields = fields;
             if let Some(output) = output {
                 merge_fields(&mut fields, Map::from_iter([("output".to_owned(), output)]));
+            }
+            // Attachments the deferred event makes stay alive until the row is queued.
+            let mut attachments = Vec::new();
+            if let Some(deferred) = deferred {
+                merge_fields(&mut fields, deferred.compute(&mut attachments));
             }
             if !fields.is_empty() {
                 inner.sink.submit(PendingRow {
@@ -1047,6 +1155,7 @@ impl Span {
                 end: time,
                 fields,
                 output,
+                deferred,
             },
         });
     }
@@ -1201,6 +1310,96 @@ mod tests {
         let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
         let span = Span::start(rows.clone(), object, options);
         (rows, span)
+    }
+
+    /// A sink that keeps rows pending, to build them later as a sender would.
+    #[derive(Debug, Default)]
+    struct Pending(Mutex<Vec<PendingRow>>);
+
+    impl SpanSink for Pending {
+        fn submit(&self, row: PendingRow) {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).push(row);
+        }
+
+        fn flush(&self) -> Result<(), FlushError> {
+            Ok(())
+        }
+
+        fn permalink(&self, _: &SpanComponents) -> Result<String, LinkError> {
+            Err(LinkError::Unsupported("test".into()))
+        }
+    }
+
+    #[test]
+    fn deferred_events_run_when_the_rows_are_built() {
+        use std::sync::atomic::AtomicUsize;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let counted = |runs: &Arc<AtomicUsize>, event: Event| {
+            let runs = runs.clone();
+            DeferredEvent::new(move |attachments| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                attachments.push(Attachment::new(b"x".to_vec(), "x.txt", "text/plain"));
+                event
+            })
+        };
+        let sink = Arc::new(Pending::default());
+        let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
+        let options = StartSpan::named("llm")
+            .event(Event::new().metadata(json!({"a": 1})))
+            .deferred_event(counted(
+                &runs,
+                Event::new()
+                    .input(json!("question"))
+                    .metadata(json!({"b": 2})),
+            ));
+        // A clone leaves the deferred event out: it runs once.
+        let copy = options.clone();
+        assert!(copy.deferred.is_none());
+        drop(copy);
+        let span = Span::start(sink.clone(), object, options);
+        span.end_with_deferred(counted(&runs, Event::new().output(json!("answer"))));
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            0,
+            "nothing runs on the caller's thread"
+        );
+
+        let pending = std::mem::take(&mut *sink.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let built: Vec<(Value, usize)> = pending
+            .into_iter()
+            .map(|row| {
+                let (row, attachments) = row.into_row_and_attachments();
+                (row.into(), attachments.len())
+            })
+            .collect();
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        let (start, start_attachments) = &built[0];
+        assert_eq!(start["metadata"], json!({"a": 1, "b": 2}));
+        assert_eq!(start["input"], json!("question"));
+        assert_eq!(start["span_attributes"]["name"], json!("llm"));
+        assert_eq!(*start_attachments, 1);
+        let (end, end_attachments) = &built[1];
+        assert_eq!(end["output"], json!("answer"));
+        assert!(end["metrics"]["end"].is_number());
+        assert_eq!(end["_is_merge"], json!(true));
+        assert_eq!(*end_attachments, 1);
+    }
+
+    #[test]
+    fn a_deferred_event_after_the_end_is_logged_on_its_own_and_invalid_fields_are_left_out() {
+        let (rows, span) = start(StartSpan::named("f"));
+        span.end();
+        span.end_with_deferred(DeferredEvent::new(|_| Event::new().output(json!("late"))));
+        span.end_with_deferred(DeferredEvent::new(|_| Event::new().metadata(json!(5))));
+        let rows = rows.0.lock().unwrap_or_else(|e| e.into_inner());
+        assert_eq!(
+            rows.len(),
+            3,
+            "start, end, the late output; the invalid event logs nothing"
+        );
+        assert_eq!(rows[2]["output"], json!("late"));
+        assert_eq!(rows[2]["_is_merge"], json!(true));
+        assert!(rows[2].get("metrics").is_none());
     }
 
     #[test]

@@ -321,7 +321,7 @@ impl Block {
 #[cfg(feature = "anthropic")]
 pub use crate::anthropic_client::{AnthropicClient, DEFAULT_VERSION, INSTRUMENTATION};
 
-impl crate::client::Aggregate for MessagesStream {
+impl crate::StreamAggregate for MessagesStream {
     fn push(&mut self, _event: &str, data: &Value) {
         MessagesStream::push(self, data);
     }

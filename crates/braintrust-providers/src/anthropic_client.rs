@@ -6,10 +6,10 @@ use crate::anthropic::{
     MESSAGES_SPAN_NAME, MESSAGES_STREAM_SPAN_NAME, MessagesStream, messages_request_fields,
     messages_response_fields,
 };
-use crate::call::LlmCallSpan;
+use crate::call::RecordedStream;
 use crate::client::{
-    ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, streaming_body, traced_json,
-    traced_stream,
+    ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, start_call, streaming_body,
+    traced_json, traced_stream,
 };
 
 /// `context.span_origin.instrumentation.name` of spans from this client.
@@ -59,35 +59,39 @@ impl AnthropicClient {
 
     /// `POST /v1/messages`.
     pub async fn messages(&self, request: &Value) -> Result<Value, ProviderError> {
-        let call = LlmCallSpan::start(
-            MESSAGES_SPAN_NAME,
-            INSTRUMENTATION,
-            messages_request_fields(request),
-        );
         let http = self
             .endpoint
             .request("/v1/messages", body(request), "application/json");
+        let call = start_call(
+            MESSAGES_SPAN_NAME,
+            INSTRUMENTATION,
+            request,
+            &http,
+            messages_request_fields,
+        );
         traced_json(&self.endpoint, http, call, messages_response_fields).await
     }
 
     /// `POST /v1/messages` streamed (`"stream": true` added when absent): the events as they
     /// arrive.
     pub async fn messages_stream(&self, request: &Value) -> Result<LlmStream, ProviderError> {
-        let call = LlmCallSpan::start(
-            MESSAGES_STREAM_SPAN_NAME,
-            INSTRUMENTATION,
-            messages_request_fields(request),
-        );
         let http = self
             .endpoint
             .request("/v1/messages", streaming_body(request), "application/json")
             .header("Accept", "text/event-stream");
+        let call = start_call(
+            MESSAGES_STREAM_SPAN_NAME,
+            INSTRUMENTATION,
+            request,
+            &http,
+            messages_request_fields,
+        );
         traced_stream(
             &self.endpoint,
             http,
             call,
             sse(),
-            Box::new(MessagesStream::default()),
+            RecordedStream::fields::<MessagesStream>,
         )
         .await
     }

@@ -34,8 +34,8 @@ use ::async_openai::types::responses::{CreateResponse, Response, ResponseStreamE
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::StreamAggregate;
 use crate::call::LlmCallSpan;
-use crate::client::Aggregate;
 use crate::fields::LlmSpanFields;
 use crate::openai;
 
@@ -197,7 +197,7 @@ type Inner<T> = Pin<Box<dyn futures_core::Stream<Item = Result<T, OpenAIError>> 
 pub struct TracedStream<T> {
     inner: Inner<T>,
     call: Option<LlmCallSpan>,
-    fold: Box<dyn Aggregate>,
+    fold: Box<dyn StreamAggregate>,
 }
 
 impl<T> std::fmt::Debug for TracedStream<T> {
@@ -209,7 +209,7 @@ impl<T> std::fmt::Debug for TracedStream<T> {
 }
 
 impl<T> TracedStream<T> {
-    fn new(inner: Inner<T>, call: LlmCallSpan, fold: Box<dyn Aggregate>) -> TracedStream<T> {
+    fn new(inner: Inner<T>, call: LlmCallSpan, fold: Box<dyn StreamAggregate>) -> TracedStream<T> {
         TracedStream {
             inner,
             call: Some(call),

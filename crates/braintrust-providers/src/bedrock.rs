@@ -289,7 +289,7 @@ impl ConverseStream {
 #[cfg(feature = "bedrock")]
 pub use crate::bedrock_client::{AwsCredentials, BedrockClient, INSTRUMENTATION};
 
-impl crate::client::Aggregate for ConverseStream {
+impl crate::StreamAggregate for ConverseStream {
     fn push(&mut self, event: &str, data: &Value) {
         ConverseStream::push(self, event, data);
     }

@@ -14,10 +14,10 @@ use crate::bedrock::{
     CONVERSE_SPAN_NAME, CONVERSE_STREAM_SPAN_NAME, ConverseStream, converse_request_fields,
     converse_response_fields,
 };
-use crate::call::LlmCallSpan;
+use crate::call::{LlmCallSpan, RecordedStream};
 use crate::client::{
-    ClientOptions, Decoder, Endpoint, LlmStream, ProviderError, body, env_value, traced_json,
-    traced_stream,
+    ClientOptions, Decoder, Endpoint, LlmStream, ProviderError, body, env_value, start_call,
+    traced_json, traced_stream,
 };
 use crate::fields::LlmSpanFields;
 
@@ -152,18 +152,25 @@ impl BedrockClient {
 
     /// `POST /model/{model_id}/converse`.
     pub async fn converse(&self, model_id: &str, request: &Value) -> Result<Value, ProviderError> {
-        let call = LlmCallSpan::start(
-            CONVERSE_SPAN_NAME,
-            INSTRUMENTATION,
-            converse_request_fields(model_id, request),
-        );
         let http = match self.signed(model_id, "converse", request) {
             Ok(http) => http,
             Err(e) => {
+                let call = LlmCallSpan::start(
+                    CONVERSE_SPAN_NAME,
+                    INSTRUMENTATION,
+                    converse_request_fields(model_id, request),
+                );
                 call.fail(LlmSpanFields::default(), &e);
                 return Err(e);
             }
         };
+        let call = start_call(
+            CONVERSE_SPAN_NAME,
+            INSTRUMENTATION,
+            request,
+            &http,
+            request_fields(model_id),
+        );
         traced_json(&self.endpoint, http, call, converse_response_fields).await
     }
 
@@ -173,25 +180,38 @@ impl BedrockClient {
         model_id: &str,
         request: &Value,
     ) -> Result<LlmStream, ProviderError> {
-        let call = LlmCallSpan::start(
-            CONVERSE_STREAM_SPAN_NAME,
-            INSTRUMENTATION,
-            converse_request_fields(model_id, request),
-        );
         let http = match self.signed(model_id, "converse-stream", request) {
             Ok(http) => http.header("Accept", "application/vnd.amazon.eventstream"),
             Err(e) => {
+                let call = LlmCallSpan::start(
+                    CONVERSE_STREAM_SPAN_NAME,
+                    INSTRUMENTATION,
+                    converse_request_fields(model_id, request),
+                );
                 call.fail(LlmSpanFields::default(), &e);
                 return Err(e);
             }
         };
+        let call = start_call(
+            CONVERSE_STREAM_SPAN_NAME,
+            INSTRUMENTATION,
+            request,
+            &http,
+            request_fields(model_id),
+        );
         traced_stream(
             &self.endpoint,
             http,
             call,
             Decoder::EventStream(crate::eventstream::Decoder::default()),
-            Box::new(ConverseStream::default()),
+            RecordedStream::fields::<ConverseStream>,
         )
         .await
     }
+}
+
+/// The request fields of a call to `model_id`, from the request as sent.
+fn request_fields(model_id: &str) -> impl FnOnce(&Value) -> LlmSpanFields + Send + 'static {
+    let model_id = model_id.to_owned();
+    move |request| converse_request_fields(&model_id, request)
 }

@@ -43,9 +43,9 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use serde_json::Value;
 
+use crate::StreamAggregate;
 use crate::bedrock::{self, ConverseStream};
 use crate::call::LlmCallSpan;
-use crate::client::Aggregate;
 use crate::eventstream::Decoder;
 use crate::fields::LlmSpanFields;
 
@@ -333,7 +333,7 @@ impl RecordedEvents {
                         if let Some(span) = call.as_mut() {
                             span.mark_first_token();
                         }
-                        Aggregate::push(&mut self.events, &message.event_type, &payload);
+                        StreamAggregate::push(&mut self.events, &message.event_type, &payload);
                     }
                 }
                 Ok(None) => break None,

@@ -10,7 +10,7 @@ use braintrust_transport::http::{BodyStream, HttpClient, HttpRequest, Method};
 use braintrust_transport::sse::SseParser;
 use serde_json::Value;
 
-use crate::call::LlmCallSpan;
+use crate::call::{LlmCallSpan, RecordedStream};
 use crate::fields::LlmSpanFields;
 
 /// Why a provider call failed. Provider answers are returned as they came.
@@ -156,8 +156,12 @@ impl Endpoint {
         request.body(body)
     }
 
-    /// Sends a request and returns its JSON answer, or the provider's error as it came.
-    pub(crate) async fn send_json(&self, request: HttpRequest) -> Result<Value, ProviderError> {
+    /// Sends a request and returns its JSON answer with the bytes it was read from, or the
+    /// provider's error as it came.
+    pub(crate) async fn send_json(
+        &self,
+        request: HttpRequest,
+    ) -> Result<(Value, Vec<u8>), ProviderError> {
         let response = self.http.send(request).await?;
         let text = || String::from_utf8_lossy(&response.body).into_owned();
         if !(200..300).contains(&response.status) {
@@ -167,10 +171,13 @@ impl Endpoint {
                 body: text(),
             });
         }
-        serde_json::from_slice(&response.body).map_err(|e| ProviderError::InvalidResponse {
-            message: e.to_string(),
-            body: text(),
-        })
+        match serde_json::from_slice(&response.body) {
+            Ok(value) => Ok((value, response.body)),
+            Err(e) => Err(ProviderError::InvalidResponse {
+                message: e.to_string(),
+                body: text(),
+            }),
+        }
     }
 
     /// Sends a request and returns the streaming body once the head arrives.
@@ -195,21 +202,44 @@ impl Endpoint {
     }
 }
 
-/// Sends `request` under a new `llm` span: the request's fields at the start, the response's
-/// at the end, or the error.
+/// Starts the `llm` span of a call whose request is `http`, sent for the caller's `request`.
+/// The span's request fields are built by `fields` on the sender's thread, from the bytes sent
+/// (shared, not copied) — or from the caller's full request when the body left its `span_info`
+/// out.
+pub(crate) fn start_call(
+    name: &str,
+    instrumentation: &'static str,
+    request: &Value,
+    http: &HttpRequest,
+    fields: impl FnOnce(&Value) -> LlmSpanFields + Send + 'static,
+) -> LlmCallSpan {
+    let seen: Arc<[u8]> = if request.get("span_info").is_some() {
+        serde_json::to_vec(request).unwrap_or_default().into()
+    } else {
+        http.body.clone()
+    };
+    LlmCallSpan::start_with(name, instrumentation, move || {
+        fields(&serde_json::from_slice(&seen).unwrap_or(Value::Null))
+    })
+}
+
+/// Sends `request` under `call`: the response's fields (built on the sender's thread from the
+/// bytes received) end the span, or the error fails it.
 pub(crate) async fn traced_json(
     endpoint: &Endpoint,
     request: HttpRequest,
     call: LlmCallSpan,
-    response_fields: impl FnOnce(&Value) -> LlmSpanFields,
+    response_fields: fn(&Value) -> LlmSpanFields,
 ) -> Result<Value, ProviderError> {
     match endpoint.send_json(request).await {
-        Ok(response) => {
-            call.finish(response_fields(&response));
+        Ok((response, bytes)) => {
+            call.finish_with(move || {
+                response_fields(&serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+            });
             Ok(response)
         }
         Err(e) => {
-            call.fail(LlmSpanFields::default(), &e);
+            call.fail_with(LlmSpanFields::default, &e);
             Err(e)
         }
     }
@@ -251,30 +281,25 @@ pub(crate) async fn traced_stream(
     request: HttpRequest,
     call: LlmCallSpan,
     decoder: Decoder,
-    aggregate: Box<dyn Aggregate>,
+    fold: Fold,
 ) -> Result<LlmStream, ProviderError> {
     match endpoint.send_streaming(request).await {
-        Ok(body) => Ok(LlmStream::new(body, decoder, aggregate, call)),
+        Ok(body) => Ok(LlmStream::new(body, decoder, fold, call)),
         Err(e) => {
-            call.fail(LlmSpanFields::default(), &e);
+            call.fail_with(LlmSpanFields::default, &e);
             Err(e)
         }
     }
 }
 
+/// How a stream's recorded events become span fields: [`RecordedStream::fields`] of the
+/// provider's aggregator.
+pub(crate) type Fold = fn(&RecordedStream) -> LlmSpanFields;
+
 /// A server-sent-events decoder.
 #[cfg(any(feature = "openai", feature = "anthropic", feature = "gemini"))]
 pub(crate) fn sse() -> Decoder {
     Decoder::Sse(SseParser::default())
-}
-
-/// Folds a stream's events into the non-streaming response (implemented by each provider's
-/// stream aggregator).
-pub(crate) trait Aggregate: Send + 'static {
-    /// Adds one event: its name (`event:` or `:event-type`) and JSON data.
-    fn push(&mut self, event: &str, data: &Value);
-    /// The span fields of what arrived so far.
-    fn fields(&self) -> LlmSpanFields;
 }
 
 /// How a stream's bytes become events.
@@ -317,7 +342,9 @@ pub struct LlmStream {
     body: BodyStream,
     decoder: Decoder,
     ready: VecDeque<Value>,
-    aggregate: Box<dyn Aggregate>,
+    /// The events so far, folded into the span's fields on the sender's thread.
+    recorded: RecordedStream,
+    fold: Fold,
     call: Option<LlmCallSpan>,
     /// An error to yield once the events decoded before it are.
     error: Option<ProviderError>,
@@ -337,14 +364,15 @@ impl LlmStream {
     pub(crate) fn new(
         body: BodyStream,
         decoder: Decoder,
-        aggregate: Box<dyn Aggregate>,
+        fold: Fold,
         call: LlmCallSpan,
     ) -> LlmStream {
         LlmStream {
             body,
             decoder,
             ready: VecDeque::new(),
-            aggregate,
+            recorded: RecordedStream::new(),
+            fold,
             call: Some(call),
             error: None,
             done: false,
@@ -353,12 +381,13 @@ impl LlmStream {
 
     /// The non-streaming span fields of what arrived so far.
     pub fn fields(&self) -> LlmSpanFields {
-        self.aggregate.fields()
+        (self.fold)(&self.recorded)
     }
 
     fn finish(&mut self) {
         if let Some(call) = self.call.take() {
-            call.finish(self.aggregate.fields());
+            let (recorded, fold) = (std::mem::take(&mut self.recorded), self.fold);
+            call.finish_with(move || fold(&recorded));
         }
     }
 
@@ -366,7 +395,8 @@ impl LlmStream {
     fn fail(&mut self, error: ProviderError) {
         self.done = true;
         if let Some(call) = self.call.take() {
-            call.fail(self.aggregate.fields(), &error);
+            let (recorded, fold) = (std::mem::take(&mut self.recorded), self.fold);
+            call.fail_with(move || fold(&recorded), &error);
         }
         self.error = Some(error);
     }
@@ -392,8 +422,8 @@ impl LlmStream {
                         })?;
                     if let Some(call) = &mut self.call {
                         call.mark_first_token();
+                        self.recorded.push(event.event, event.data);
                     }
-                    self.aggregate.push(&event.event, &value);
                     self.ready.push_back(value);
                 }
             }
@@ -416,8 +446,9 @@ impl LlmStream {
                     })?;
                     if let Some(call) = &mut self.call {
                         call.mark_first_token();
+                        self.recorded
+                            .push(message.event_type.clone(), message.payload);
                     }
-                    self.aggregate.push(&message.event_type, &value);
                     // Events read as the AWS SDKs' JSON shape: `{eventType: payload}`.
                     let mut wrapped = serde_json::Map::new();
                     wrapped.insert(message.event_type, value);

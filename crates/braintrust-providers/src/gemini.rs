@@ -280,7 +280,7 @@ impl GenerateContentStream {
 #[cfg(feature = "gemini")]
 pub use crate::gemini_client::{GeminiClient, INSTRUMENTATION};
 
-impl crate::client::Aggregate for GenerateContentStream {
+impl crate::StreamAggregate for GenerateContentStream {
     fn push(&mut self, _event: &str, data: &Value) {
         GenerateContentStream::push(self, data);
     }

@@ -3,10 +3,12 @@
 use braintrust_transport::api::path_segment;
 use serde_json::Value;
 
-use crate::call::LlmCallSpan;
+use crate::call::RecordedStream;
 use crate::client::{
-    ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, traced_json, traced_stream,
+    ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, start_call, traced_json,
+    traced_stream,
 };
+use crate::fields::LlmSpanFields;
 use crate::gemini::{
     GENERATE_CONTENT_SPAN_NAME, GenerateContentStream, generate_content_request_fields,
     generate_content_response_fields,
@@ -62,15 +64,17 @@ impl GeminiClient {
         model: &str,
         request: &Value,
     ) -> Result<Value, ProviderError> {
-        let call = LlmCallSpan::start(
-            GENERATE_CONTENT_SPAN_NAME,
-            INSTRUMENTATION,
-            generate_content_request_fields(model, request),
-        );
         let http = self.endpoint.request(
             &Self::path(model, "generateContent"),
             body(request),
             CONTENT_TYPE,
+        );
+        let call = start_call(
+            GENERATE_CONTENT_SPAN_NAME,
+            INSTRUMENTATION,
+            request,
+            &http,
+            request_fields(model),
         );
         traced_json(&self.endpoint, http, call, generate_content_response_fields).await
     }
@@ -81,23 +85,31 @@ impl GeminiClient {
         model: &str,
         request: &Value,
     ) -> Result<LlmStream, ProviderError> {
-        let call = LlmCallSpan::start(
-            GENERATE_CONTENT_SPAN_NAME,
-            INSTRUMENTATION,
-            generate_content_request_fields(model, request),
-        );
         let path = format!("{}?alt=sse", Self::path(model, "streamGenerateContent"));
         let http = self
             .endpoint
             .request(&path, body(request), CONTENT_TYPE)
             .header("Accept", "text/event-stream");
+        let call = start_call(
+            GENERATE_CONTENT_SPAN_NAME,
+            INSTRUMENTATION,
+            request,
+            &http,
+            request_fields(model),
+        );
         traced_stream(
             &self.endpoint,
             http,
             call,
             sse(),
-            Box::new(GenerateContentStream::default()),
+            RecordedStream::fields::<GenerateContentStream>,
         )
         .await
     }
+}
+
+/// The request fields of a call to `model`, from the request as sent.
+fn request_fields(model: &str) -> impl FnOnce(&Value) -> LlmSpanFields + Send + 'static {
+    let model = model.to_owned();
+    move |request| generate_content_request_fields(&model, request)
 }

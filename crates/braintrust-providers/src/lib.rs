@@ -73,6 +73,6 @@ pub mod openai;
 #[cfg(feature = "openai")]
 mod openai_client;
 
-pub use call::LlmCallSpan;
+pub use call::{LlmCallSpan, RecordedStream, StreamAggregate};
 pub use client::{ClientOptions, LlmStream, ProviderError};
 pub use fields::{ALLOWED_METADATA, ALLOWED_METRICS, LlmSpanFields, Provider};

@@ -530,7 +530,7 @@ fn push_tool_call(calls: &mut BTreeMap<u64, ToolCallParts>, call: &Value) {
     }
 }
 
-impl crate::client::Aggregate for ChatStream {
+impl crate::StreamAggregate for ChatStream {
     fn push(&mut self, _event: &str, data: &Value) {
         ChatStream::push(self, data);
     }
@@ -540,7 +540,7 @@ impl crate::client::Aggregate for ChatStream {
     }
 }
 
-impl crate::client::Aggregate for ResponsesStream {
+impl crate::StreamAggregate for ResponsesStream {
     fn push(&mut self, _event: &str, data: &Value) {
         ResponsesStream::push(self, data);
     }

@@ -2,10 +2,10 @@
 
 use serde_json::Value;
 
-use crate::call::LlmCallSpan;
+use crate::call::RecordedStream;
 use crate::client::{
-    ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, streaming_body, traced_json,
-    traced_stream,
+    ClientOptions, Endpoint, LlmStream, ProviderError, body, sse, start_call, streaming_body,
+    traced_json, traced_stream,
 };
 use crate::openai::{
     CHAT_SPAN_NAME, ChatStream, RESPONSES_SPAN_NAME, ResponsesStream, chat_request_fields,
@@ -61,14 +61,16 @@ impl OpenAiClient {
 
     /// `POST /chat/completions`; the request is sent as given.
     pub async fn chat_completions(&self, request: &Value) -> Result<Value, ProviderError> {
-        let call = LlmCallSpan::start(
-            CHAT_SPAN_NAME,
-            INSTRUMENTATION,
-            chat_request_fields(request),
-        );
         let http = self
             .endpoint
             .request("/chat/completions", body(request), "application/json");
+        let call = start_call(
+            CHAT_SPAN_NAME,
+            INSTRUMENTATION,
+            request,
+            &http,
+            chat_request_fields,
+        );
         traced_json(&self.endpoint, http, call, chat_response_fields).await
     }
 
@@ -79,11 +81,6 @@ impl OpenAiClient {
         &self,
         request: &Value,
     ) -> Result<LlmStream, ProviderError> {
-        let call = LlmCallSpan::start(
-            CHAT_SPAN_NAME,
-            INSTRUMENTATION,
-            chat_request_fields(request),
-        );
         let http = self
             .endpoint
             .request(
@@ -92,46 +89,57 @@ impl OpenAiClient {
                 "application/json",
             )
             .header("Accept", "text/event-stream");
+        let call = start_call(
+            CHAT_SPAN_NAME,
+            INSTRUMENTATION,
+            request,
+            &http,
+            chat_request_fields,
+        );
         traced_stream(
             &self.endpoint,
             http,
             call,
             sse(),
-            Box::new(ChatStream::default()),
+            RecordedStream::fields::<ChatStream>,
         )
         .await
     }
 
     /// `POST /responses`.
     pub async fn responses(&self, request: &Value) -> Result<Value, ProviderError> {
-        let call = LlmCallSpan::start(
-            RESPONSES_SPAN_NAME,
-            INSTRUMENTATION,
-            responses_request_fields(request),
-        );
         let http = self
             .endpoint
             .request("/responses", body(request), "application/json");
+        let call = start_call(
+            RESPONSES_SPAN_NAME,
+            INSTRUMENTATION,
+            request,
+            &http,
+            responses_request_fields,
+        );
         traced_json(&self.endpoint, http, call, responses_response_fields).await
     }
 
     /// `POST /responses` streamed: the events as they arrive.
     pub async fn responses_stream(&self, request: &Value) -> Result<LlmStream, ProviderError> {
-        let call = LlmCallSpan::start(
-            RESPONSES_SPAN_NAME,
-            INSTRUMENTATION,
-            responses_request_fields(request),
-        );
         let http = self
             .endpoint
             .request("/responses", streaming_body(request), "application/json")
             .header("Accept", "text/event-stream");
+        let call = start_call(
+            RESPONSES_SPAN_NAME,
+            INSTRUMENTATION,
+            request,
+            &http,
+            responses_request_fields,
+        );
         traced_stream(
             &self.endpoint,
             http,
             call,
             sse(),
-            Box::new(ResponsesStream::default()),
+            RecordedStream::fields::<ResponsesStream>,
         )
         .await
     }

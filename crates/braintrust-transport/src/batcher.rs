@@ -784,7 +784,7 @@ impl Worker {
         let mut attachments: HashMap<RowKey, Vec<Attachment>> = HashMap::new();
         for Queued {
             row,
-            attachments: referenced,
+            attachments: mut referenced,
         } in pending
         {
             if let Some(object) = row.object.as_ref().filter(|o| o.ids().is_none()) {
@@ -805,7 +805,9 @@ impl Worker {
                     continue;
                 }
             }
-            let row = row.into_row();
+            // Deferred fields are computed here; the attachments they make join the row's.
+            let (row, made) = row.into_row_and_attachments();
+            referenced.extend(made);
             if !referenced.is_empty() {
                 attachments.entry(row.key()).or_default().extend(referenced);
             }

@@ -80,7 +80,9 @@ pub use braintrust_core::context::{SpanFutureExt, current_span};
 pub use braintrust_core::event::{Event, EventError, SpanAttributes, SpanType};
 pub use braintrust_core::mask::{MaskingFunction, set_masking_function};
 pub use braintrust_core::propagation::{HeaderCarrier, RemoteParent, extract_trace_context};
-pub use braintrust_core::span::{Feedback, FlushError, LinkError, Parent, Span, StartSpan};
+pub use braintrust_core::span::{
+    DeferredEvent, Feedback, FlushError, LinkError, Parent, Span, StartSpan,
+};
 pub use braintrust_transport::logger::{
     InitError, Logger, LoggerOptions, ResolveError, UpdateSpanError, clear_current_logger,
     current_logger, flush, init_logger, permalink, start_span, update_span,
