@@ -34,8 +34,7 @@ use ::async_openai::types::responses::{CreateResponse, Response, ResponseStreamE
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::StreamAggregate;
-use crate::call::LlmCallSpan;
+use crate::call::{LlmCallSpan, RecordedStream};
 use crate::fields::LlmSpanFields;
 use crate::openai;
 
@@ -92,10 +91,10 @@ impl<C: Config> TracedChat<'_, C> {
         &self,
         request: CreateChatCompletionRequest,
     ) -> Result<CreateChatCompletionResponse, OpenAIError> {
-        let call = LlmCallSpan::start(
+        let call = start(
+            &request,
             openai::CHAT_SPAN_NAME,
-            INSTRUMENTATION,
-            openai::chat_request_fields(&json_of(&request)),
+            openai::chat_request_fields,
         );
         let result = self.client.chat().create(request).await;
         finish(call, &result, openai::chat_response_fields);
@@ -109,19 +108,19 @@ impl<C: Config> TracedChat<'_, C> {
     ) -> Result<TracedStream<CreateChatCompletionStreamResponse>, OpenAIError> {
         // async-openai sets this itself before sending; set it first so the span shows it.
         request.stream = Some(true);
-        let call = LlmCallSpan::start(
+        let call = start(
+            &request,
             openai::CHAT_SPAN_NAME,
-            INSTRUMENTATION,
-            openai::chat_request_fields(&json_of(&request)),
+            openai::chat_request_fields,
         );
         match self.client.chat().create_stream(request).await {
             Ok(stream) => Ok(TracedStream::new(
                 stream,
                 call,
-                Box::new(openai::ChatStream::new()),
+                RecordedStream::fields::<openai::ChatStream>,
             )),
             Err(error) => {
-                call.fail(LlmSpanFields::default(), &error);
+                call.fail_with(LlmSpanFields::default, &error);
                 Err(error)
             }
         }
@@ -137,10 +136,10 @@ pub struct TracedResponses<'c, C: Config> {
 impl<C: Config> TracedResponses<'_, C> {
     /// `responses().create`, as one `openai.responses.create` span.
     pub async fn create(&self, request: CreateResponse) -> Result<Response, OpenAIError> {
-        let call = LlmCallSpan::start(
+        let call = start(
+            &request,
             openai::RESPONSES_SPAN_NAME,
-            INSTRUMENTATION,
-            openai::responses_request_fields(&json_of(&request)),
+            openai::responses_request_fields,
         );
         let result = self.client.responses().create(request).await;
         finish(call, &result, openai::responses_response_fields);
@@ -153,29 +152,43 @@ impl<C: Config> TracedResponses<'_, C> {
         mut request: CreateResponse,
     ) -> Result<TracedStream<ResponseStreamEvent>, OpenAIError> {
         request.stream = Some(true);
-        let call = LlmCallSpan::start(
+        let call = start(
+            &request,
             openai::RESPONSES_SPAN_NAME,
-            INSTRUMENTATION,
-            openai::responses_request_fields(&json_of(&request)),
+            openai::responses_request_fields,
         );
         match self.client.responses().create_stream(request).await {
             Ok(stream) => Ok(TracedStream::new(
                 stream,
                 call,
-                Box::new(openai::ResponsesStream::new()),
+                RecordedStream::fields::<openai::ResponsesStream>,
             )),
             Err(error) => {
-                call.fail(LlmSpanFields::default(), &error);
+                call.fail_with(LlmSpanFields::default, &error);
                 Err(error)
             }
         }
     }
 }
 
-/// The JSON form of a typed request or response (`null` if it cannot be serialised, which
-/// async-openai's types always can).
-fn json_of(value: &impl Serialize) -> Value {
-    serde_json::to_value(value).unwrap_or(Value::Null)
+/// The JSON bytes of a typed request, response or event (empty if it cannot be serialised,
+/// which async-openai's types always can). Serialising to bytes is the cheap part; the span
+/// fields are built from them on the sender's thread.
+fn bytes_of(value: &impl Serialize) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// `fields` of JSON bytes, later.
+fn fields_of(
+    bytes: Vec<u8>,
+    fields: fn(&Value) -> LlmSpanFields,
+) -> impl FnOnce() -> LlmSpanFields + Send + 'static {
+    move || fields(&serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+/// Starts the span of a call with `request`.
+fn start(request: &impl Serialize, name: &str, fields: fn(&Value) -> LlmSpanFields) -> LlmCallSpan {
+    LlmCallSpan::start_with(name, INSTRUMENTATION, fields_of(bytes_of(request), fields))
 }
 
 /// Ends `call` with the response's fields, or with the error.
@@ -185,8 +198,8 @@ fn finish<T: Serialize>(
     fields: fn(&Value) -> LlmSpanFields,
 ) {
     match result {
-        Ok(response) => call.finish(fields(&json_of(response))),
-        Err(error) => call.fail(LlmSpanFields::default(), error),
+        Ok(response) => call.finish_with(fields_of(bytes_of(response), fields)),
+        Err(error) => call.fail_with(LlmSpanFields::default, error),
     }
 }
 
@@ -197,8 +210,13 @@ type Inner<T> = Pin<Box<dyn futures_core::Stream<Item = Result<T, OpenAIError>> 
 pub struct TracedStream<T> {
     inner: Inner<T>,
     call: Option<LlmCallSpan>,
-    fold: Box<dyn StreamAggregate>,
+    /// The events so far, folded into the span's fields on the sender's thread.
+    recorded: RecordedStream,
+    fold: Fold,
 }
+
+/// How the recorded events become span fields.
+type Fold = fn(&RecordedStream) -> LlmSpanFields;
 
 impl<T> std::fmt::Debug for TracedStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -209,17 +227,19 @@ impl<T> std::fmt::Debug for TracedStream<T> {
 }
 
 impl<T> TracedStream<T> {
-    fn new(inner: Inner<T>, call: LlmCallSpan, fold: Box<dyn StreamAggregate>) -> TracedStream<T> {
+    fn new(inner: Inner<T>, call: LlmCallSpan, fold: Fold) -> TracedStream<T> {
         TracedStream {
             inner,
             call: Some(call),
+            recorded: RecordedStream::new(),
             fold,
         }
     }
 
     fn end(&mut self) {
         if let Some(call) = self.call.take() {
-            call.finish(self.fold.fields());
+            let (recorded, fold) = (std::mem::take(&mut self.recorded), self.fold);
+            call.finish_with(move || fold(&recorded));
         }
     }
 }
@@ -236,12 +256,13 @@ impl<T: Serialize> futures_core::Stream for TracedStream<T> {
             Poll::Ready(Some(Ok(item))) => {
                 if let Some(call) = &mut this.call {
                     call.mark_first_token();
-                    this.fold.push("", &json_of(item));
+                    this.recorded.push("", bytes_of(item));
                 }
             }
             Poll::Ready(Some(Err(error))) => {
                 if let Some(call) = this.call.take() {
-                    call.fail(this.fold.fields(), error);
+                    let (recorded, fold) = (std::mem::take(&mut this.recorded), this.fold);
+                    call.fail_with(move || fold(&recorded), error);
                 }
             }
         }
