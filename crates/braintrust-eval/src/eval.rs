@@ -137,7 +137,11 @@ pub struct Eval<I, O, E = Value> {
     on_start: Option<OnStart>,
     progress: Option<ProgressSink>,
     reporter: Option<Arc<dyn Reporter>>,
+    on_trial_done: Option<TrialDone>,
 }
+
+/// Called after each finished trial with how many are done.
+type TrialDone = Arc<dyn Fn(usize) + Send + Sync>;
 
 impl<I, O, E> std::fmt::Debug for Eval<I, O, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -218,6 +222,7 @@ where
             on_start: None,
             progress: None,
             reporter: Some(Arc::new(ConsoleReporter::default())),
+            on_trial_done: None,
         }
     }
 
@@ -503,6 +508,13 @@ where
         self
     }
 
+    /// Calls `done` after each finished trial (case × trial index) with how many have finished
+    /// so far, on the runner's task: keep it quick (e.g. advance a progress bar).
+    pub fn on_trial_done(mut self, done: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_trial_done = Some(Arc::new(done));
+        self
+    }
+
     /// Reports nothing.
     pub fn quiet(mut self) -> Self {
         self.reporter = None;
@@ -592,6 +604,7 @@ where
         on_start,
         progress,
         reporter,
+        on_trial_done,
     } = eval;
     let task = task.ok_or(EvalError::MissingTask)?;
     let data = data.ok_or(EvalError::MissingData)?;
@@ -768,7 +781,12 @@ where
     loop {
         tokio::select! {
             item = in_flight.next() => match item {
-                Some(Ok(r)) => results.push(r),
+                Some(Ok(r)) => {
+                    results.push(r);
+                    if let Some(done) = &on_trial_done {
+                        done(results.len());
+                    }
+                }
                 Some(Err(e)) => {
                     data_error.get_or_insert(e);
                     run_token.cancel();

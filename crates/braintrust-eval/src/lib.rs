@@ -19,6 +19,8 @@ pub mod local;
 pub mod report;
 pub mod score;
 pub mod scorers;
+#[cfg(feature = "suite")]
+pub mod suite;
 pub mod summary;
 pub mod task;
 #[doc(hidden)]

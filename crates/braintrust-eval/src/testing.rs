@@ -58,16 +58,7 @@ pub fn check<I: Serialize, O, E>(
     result: &EvalResultWithSummary<I, O, E>,
     reported: bool,
 ) {
-    let mut problems: Vec<String> = result
-        .check(gates)
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    match result.summary.outcome {
-        RunOutcome::Completed => {}
-        RunOutcome::TimedOut => problems.push("the run timed out".into()),
-        RunOutcome::Cancelled => problems.push("the run was cancelled".into()),
-    }
+    let problems = problems(gates, result);
     if !problems.is_empty() {
         // The reporter printed the table and the failed rows above (captured by the test
         // harness and shown with the failure); without a reporter, include them here.
@@ -90,4 +81,22 @@ pub fn check<I: Serialize, O, E>(
                 .join("\n"),
         );
     }
+}
+
+/// Why a run fails its test: failed gates and an incomplete run (none when it passes).
+pub(crate) fn problems<I, O, E>(
+    gates: &Gates,
+    result: &EvalResultWithSummary<I, O, E>,
+) -> Vec<String> {
+    let mut problems: Vec<String> = result
+        .check(gates)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    match result.summary.outcome {
+        RunOutcome::Completed => {}
+        RunOutcome::TimedOut => problems.push("the run timed out".into()),
+        RunOutcome::Cancelled => problems.push("the run was cancelled".into()),
+    }
+    problems
 }

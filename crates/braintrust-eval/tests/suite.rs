@@ -1,0 +1,115 @@
+//! The `harness = false` suite runner: filters, `--list`, gates and evals that cannot run.
+#![cfg(feature = "suite")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use braintrust_eval::suite::{EvalSuite, SuiteConclusion};
+use braintrust_eval::{Eval, EvalCase, Gates, scorers::ExactMatch};
+
+/// An eval of `i + 1` on ten cases whose task adds `add`, recording that it was built.
+fn increment(
+    name: &str,
+    add: i64,
+    built: &Arc<AtomicBool>,
+) -> impl FnOnce() -> Eval<i64, i64, i64> + use<> {
+    let (name, built) = (name.to_owned(), built.clone());
+    move || {
+        built.store(true, Ordering::SeqCst);
+        Eval::new(name)
+            .data(
+                (0..10)
+                    .map(|i| EvalCase::new(i).expected(i + 1))
+                    .collect::<Vec<_>>(),
+            )
+            .task(move |i, _hooks| i + add)
+            .add_scorer(ExactMatch::new())
+            .no_send_logs(true)
+    }
+}
+
+fn flags() -> [Arc<AtomicBool>; 3] {
+    std::array::from_fn(|_| Arc::new(AtomicBool::new(false)))
+}
+
+#[test]
+fn gates_decide_each_eval_and_the_filter_selects_what_runs() {
+    let [good, bad, other] = flags();
+    let gates = || Gates::new().min_score("ExactMatch", 0.9);
+    let conclusion = EvalSuite::new()
+        .eval("math::increment", gates(), increment("increment", 1, &good))
+        .eval(
+            "math::off_by_one",
+            gates(),
+            increment("off_by_one", 2, &bad),
+        )
+        .eval("other::increment", gates(), increment("other", 1, &other))
+        .run_from(["suite", "math::"]);
+    assert_eq!(
+        conclusion,
+        SuiteConclusion {
+            passed: 1,
+            failed: 1,
+            filtered_out: 1
+        }
+    );
+    assert!(good.load(Ordering::SeqCst) && bad.load(Ordering::SeqCst));
+    assert!(
+        !other.load(Ordering::SeqCst),
+        "a filtered-out eval is never built"
+    );
+    assert_eq!(conclusion.exit_code(), std::process::ExitCode::FAILURE);
+}
+
+#[test]
+fn listing_and_skipping_build_nothing() {
+    let [a, b, _] = flags();
+    let suite = || {
+        EvalSuite::new()
+            .eval("a", Gates::new(), increment("a", 1, &a))
+            .eval("b", Gates::new(), increment("b", 1, &b))
+    };
+    let listed = suite().run_from(["suite", "--list"]);
+    assert_eq!((listed.passed, listed.failed), (0, 0));
+    assert!(!a.load(Ordering::SeqCst) && !b.load(Ordering::SeqCst));
+
+    let skipped = suite().run_from(["suite", "--skip", "b", "--exact"]);
+    assert_eq!(
+        (skipped.passed, skipped.failed, skipped.filtered_out),
+        (1, 0, 1)
+    );
+    assert!(a.load(Ordering::SeqCst) && !b.load(Ordering::SeqCst));
+}
+
+#[test]
+fn async_evals_run_and_evals_that_cannot_run_fail() {
+    let conclusion = EvalSuite::new()
+        .eval_async(
+            "sleepy",
+            Gates::new().min_score("ExactMatch", 1.0),
+            || async {
+                Eval::<i64, i64, i64>::new("sleepy")
+                    .data(
+                        (0..5)
+                            .map(|i| EvalCase::new(i).expected(i))
+                            .collect::<Vec<_>>(),
+                    )
+                    .task_async(|i, _hooks| async move {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        i
+                    })
+                    .add_scorer(ExactMatch::new())
+                    .no_send_logs(true)
+            },
+        )
+        .eval("no_scorers", Gates::new(), || {
+            Eval::<i64, i64, i64>::new("no_scorers")
+                .data(vec![EvalCase::new(1)])
+                .task(|i, _hooks| *i)
+                .no_send_logs(true)
+        })
+        .run_from(["suite", "--test-threads", "2"]);
+    assert_eq!((conclusion.passed, conclusion.failed), (1, 1));
+    assert_eq!(conclusion.exit_code(), std::process::ExitCode::FAILURE);
+}
