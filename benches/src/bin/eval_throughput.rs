@@ -2,14 +2,19 @@
 //! 1. `--cases` cases (10,000) of a trivial synchronous task (`i + 1`) with two scorers:
 //!    cases per second while the cases run (the final flush and summary are not timed);
 //! 2. `--cases` cases of an async task sleeping `--sleep-ms` (10 ms) with max_concurrency 10:
-//!    concurrency efficiency = ideal time (cases × sleep / 10) ÷ actual time.
+//!    concurrency efficiency = ideal time (cases × sleep / 10) ÷ actual time. The task sleeps
+//!    on a timerfd (`concurrency_efficiency`), which sleeps the time asked, and again with
+//!    `tokio::time::sleep` (`tokio_timer_concurrency_efficiency`), whose millisecond ticks make
+//!    a 10 ms sleep last about 11.3 ms. `mean_task_sleep_ms` is how long the sleeps lasted and
+//!    `slot_utilization` the share of the 10 slots' time spent inside tasks: what the runner
+//!    itself loses is `1 - slot_utilization`.
 //!
 //! Both run in the baselines' local mode (`no_send_logs`: nothing is sent) and again logging
 //! every span to an in-process braintrust-local. Prints one JSON line
 //! `{"cases_per_sec":…,"concurrency_efficiency":…,"rows_acknowledged":…,
-//! "logged_cases_per_sec":…,"logged_concurrency_efficiency":…}` where `rows_acknowledged`
-//! counts the rows the server stored for the logged runs; the run fails unless all of them
-//! (four spans per case) were stored.
+//! "logged_cases_per_sec":…,"logged_concurrency_efficiency":…}` (and the figures above) where
+//! `rows_acknowledged` counts the rows the server stored for the logged runs; the run fails
+//! unless all of them (four spans per case) were stored.
 //!
 //! ```text
 //! cargo run --release -p braintrust-benches --bin eval_throughput [-- --cases 10000]
@@ -24,6 +29,17 @@ use braintrust::scorers::ExactMatch;
 use braintrust::{Eval, EvalCase, LoggerOptions};
 use braintrust_local::LocalServer;
 use clap::Parser;
+
+/// How the async task sleeps.
+#[derive(Debug, Clone, Copy)]
+enum Timer {
+    /// `tokio::time::sleep`: tokio's timer has millisecond ticks and rounds a sleep up, so a
+    /// 10 ms sleep lasts about 11.3 ms.
+    Tokio,
+    /// A Linux timerfd in tokio's reactor (`tokio_timerfd::sleep`): the time asked, to tens of
+    /// microseconds.
+    Precise,
+}
 
 #[derive(Parser, Debug)]
 #[command(about = "Measure eval runner throughput and concurrency efficiency")]
@@ -93,7 +109,7 @@ fn run(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
     let sleep = Duration::from_millis(args.sleep_ms);
     // Nanoseconds the tasks actually spent sleeping (the runtime's timer rounds sleeps up).
     let slept = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let async_run = |logged: bool| {
+    let async_run = |logged: bool, timer: Timer| {
         slept.store(0, std::sync::atomic::Ordering::Relaxed);
         let slept = slept.clone();
         let eval = Eval::<u64, u64, u64>::new("bench-async")
@@ -102,7 +118,14 @@ fn run(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
                 let slept = slept.clone();
                 async move {
                     let start = std::time::Instant::now();
-                    tokio::time::sleep(sleep).await;
+                    match timer {
+                        Timer::Tokio => tokio::time::sleep(sleep).await,
+                        Timer::Precise => {
+                            if tokio_timerfd::sleep(sleep).await.is_err() {
+                                tokio::time::sleep(sleep).await;
+                            }
+                        }
+                    }
                     let ns = start.elapsed().as_nanos() as u64;
                     slept.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
                     i + 1
@@ -124,16 +147,22 @@ fn run(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
     let rate = |r: &braintrust::EvalResultWithSummary<u64, u64, u64>| {
         r.summary.rows as f64 / r.summary.cases_seconds
     };
+    // Mean milliseconds a task slept, and the share of the slots' time spent in tasks.
+    let sleep_stats = |r: &braintrust::EvalResultWithSummary<u64, u64, u64>| {
+        let slept = slept.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        (
+            slept / 1e6 / args.cases as f64,
+            slept / 1e9 / (args.concurrency as f64 * r.summary.cases_seconds),
+        )
+    };
     let local_sync = sync_run(false)?;
-    let local_async = async_run(false)?;
-    let mean_sleep_ms =
-        slept.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e6 / args.cases as f64;
-    let slot_use = slept.load(std::sync::atomic::Ordering::Relaxed) as f64
-        / 1e9
-        / (args.concurrency as f64 * local_async.summary.cases_seconds);
+    let local_async = async_run(false, Timer::Precise)?;
+    let (mean_sleep_ms, slot_use) = sleep_stats(&local_async);
+    let tokio_async = async_run(false, Timer::Tokio)?;
+    let (tokio_sleep_ms, tokio_slot_use) = sleep_stats(&tokio_async);
     let sync = sync_run(true)?;
-    let concurrent = async_run(true)?;
-    for r in [&local_sync, &local_async, &sync, &concurrent] {
+    let concurrent = async_run(true, Timer::Precise)?;
+    for r in [&local_sync, &local_async, &tokio_async, &sync, &concurrent] {
         let exact = r.summary.score("ExactMatch").map_or(0.0, |s| s.mean);
         if r.results.len() as u64 != args.cases || exact != 1.0 {
             return Err(format!("{} results, ExactMatch {exact}", r.results.len()).into());
@@ -163,6 +192,9 @@ fn run(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
         "rows_acknowledged": rows,
         "mean_task_sleep_ms": round3(mean_sleep_ms),
         "slot_utilization": round3(slot_use),
+        "tokio_timer_concurrency_efficiency": round3(ideal / tokio_async.summary.cases_seconds),
+        "tokio_timer_mean_task_sleep_ms": round3(tokio_sleep_ms),
+        "tokio_timer_slot_utilization": round3(tokio_slot_use),
         "logged_cases_per_sec": rate(&sync).round(),
         "logged_concurrency_efficiency": round3(ideal / concurrent.summary.cases_seconds),
     })
