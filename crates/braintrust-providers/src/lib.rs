@@ -39,6 +39,12 @@
 //! call.finish(anthropic::messages_response_fields(&response));
 //! ```
 //!
+//! Code that has the bytes of its calls can leave building the fields to the background sender
+//! instead, as the built-in clients and the async-openai wrapper do:
+//! [`LlmCallSpan::start_with`] / [`LlmCallSpan::finish_with`] take closures run on the sender's
+//! thread, and [`RecordedStream`] keeps a stream's events for a [`StreamAggregate`] to fold
+//! there.
+//!
 //! Inline base64 media in the logged input and output becomes attachments
 //! ([`braintrust_core::inline_media`]); the request sent to the provider is never modified.
 
