@@ -35,6 +35,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::call::{LlmCallSpan, RecordedStream};
+use crate::client::Fold;
 use crate::fields::LlmSpanFields;
 use crate::openai;
 
@@ -214,9 +215,6 @@ pub struct TracedStream<T> {
     recorded: RecordedStream,
     fold: Fold,
 }
-
-/// How the recorded events become span fields.
-type Fold = fn(&RecordedStream) -> LlmSpanFields;
 
 impl<T> std::fmt::Debug for TracedStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
