@@ -29,6 +29,23 @@ fn increment(
     }
 }
 
+/// Runs `suite` with `args`, the harness's output going to a log file (so that its `test
+/// result:` lines are not mistaken for this test binary's); returns the log too.
+fn run(suite: EvalSuite, args: &[&str]) -> (SuiteConclusion, String) {
+    let log = std::env::temp_dir().join(format!(
+        "bt-eval-suite-{}-{}.log",
+        std::process::id(),
+        args.join("_").replace(['/', ':'], "-")
+    ));
+    let log_arg = log.display().to_string();
+    let mut argv = vec!["suite", "--logfile", log_arg.as_str()];
+    argv.extend_from_slice(args);
+    let conclusion = suite.run_from(argv);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    (conclusion, text)
+}
+
 fn flags() -> [Arc<AtomicBool>; 3] {
     std::array::from_fn(|_| Arc::new(AtomicBool::new(false)))
 }
@@ -37,15 +54,19 @@ fn flags() -> [Arc<AtomicBool>; 3] {
 fn gates_decide_each_eval_and_the_filter_selects_what_runs() {
     let [good, bad, other] = flags();
     let gates = || Gates::new().min_score("ExactMatch", 0.9);
-    let conclusion = EvalSuite::new()
+    let suite = EvalSuite::new()
         .eval("math::increment", gates(), increment("increment", 1, &good))
         .eval(
             "math::off_by_one",
             gates(),
             increment("off_by_one", 2, &bad),
         )
-        .eval("other::increment", gates(), increment("other", 1, &other))
-        .run_from(["suite", "math::"]);
+        .eval("other::increment", gates(), increment("other", 1, &other));
+    let (conclusion, log) = run(suite, &["math::"]);
+    assert!(
+        log.contains("below the minimum"),
+        "the failed gate is reported: {log}"
+    );
     assert_eq!(
         conclusion,
         SuiteConclusion {
@@ -70,11 +91,12 @@ fn listing_and_skipping_build_nothing() {
             .eval("a", Gates::new(), increment("a", 1, &a))
             .eval("b", Gates::new(), increment("b", 1, &b))
     };
-    let listed = suite().run_from(["suite", "--list"]);
+    let (listed, log) = run(suite(), &["--list"]);
     assert_eq!((listed.passed, listed.failed), (0, 0));
+    assert!(log.contains("a: test") && log.contains("b: test"), "{log}");
     assert!(!a.load(Ordering::SeqCst) && !b.load(Ordering::SeqCst));
 
-    let skipped = suite().run_from(["suite", "--skip", "b", "--exact"]);
+    let (skipped, _) = run(suite(), &["--skip", "b", "--exact"]);
     assert_eq!(
         (skipped.passed, skipped.failed, skipped.filtered_out),
         (1, 0, 1)
@@ -84,7 +106,7 @@ fn listing_and_skipping_build_nothing() {
 
 #[test]
 fn async_evals_run_and_evals_that_cannot_run_fail() {
-    let conclusion = EvalSuite::new()
+    let suite = EvalSuite::new()
         .eval_async(
             "sleepy",
             Gates::new().min_score("ExactMatch", 1.0),
@@ -108,8 +130,9 @@ fn async_evals_run_and_evals_that_cannot_run_fail() {
                 .data(vec![EvalCase::new(1)])
                 .task(|i, _hooks| *i)
                 .no_send_logs(true)
-        })
-        .run_from(["suite", "--test-threads", "2"]);
+        });
+    let (conclusion, log) = run(suite, &["--test-threads", "2"]);
+    assert!(log.contains("could not run"), "{log}");
     assert_eq!((conclusion.passed, conclusion.failed), (1, 1));
     assert_eq!(conclusion.exit_code(), std::process::ExitCode::FAILURE);
 }
