@@ -232,8 +232,19 @@ impl EvalSuite {
             .collect();
         let conclusion = libtest_mimic::run(&args, trials);
         let rows = std::mem::take(&mut *rows.lock().unwrap_or_else(|e| e.into_inner()));
-        if !rows.is_empty() {
-            print!("{}", render_suite_table(&rows));
+        // The table follows the harness's output (into its log file when it has one), except
+        // in JSON format, whose stream it would break.
+        if !rows.is_empty() && args.format != Some(FormatSetting::Json) {
+            let table = render_suite_table(&rows);
+            let logged = args.logfile.as_ref().map(|path| {
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(path)
+                    .and_then(|mut file| std::io::Write::write_all(&mut file, table.as_bytes()))
+            });
+            if !matches!(logged, Some(Ok(()))) {
+                print!("{table}");
+            }
         }
         SuiteConclusion {
             passed: conclusion.num_passed,

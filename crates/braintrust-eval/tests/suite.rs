@@ -67,6 +67,10 @@ fn gates_decide_each_eval_and_the_filter_selects_what_runs() {
         log.contains("below the minimum"),
         "the failed gate is reported: {log}"
     );
+    assert!(
+        log.contains("2 evals: 1 passed, 1 failed"),
+        "the summary table follows: {log}"
+    );
     assert_eq!(
         conclusion,
         SuiteConclusion {

@@ -143,6 +143,11 @@ fn dropped_streams_end_their_span_with_what_arrived() {
             .unwrap();
         let a = stream.next().await.unwrap().unwrap();
         let b = stream.next().await.unwrap().unwrap();
+        // The fields so far are folded from the recorded events on demand.
+        let so_far = stream.fields();
+        let text = so_far.output.as_ref().unwrap()[0]["message"]["content"].clone();
+        assert!(text.as_str().unwrap().starts_with("Hello"), "{text}");
+        assert_eq!(so_far.metadata["model"], "gpt-x-1");
         drop(stream);
         (a, b)
     });
