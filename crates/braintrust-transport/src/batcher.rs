@@ -489,15 +489,31 @@ impl Drop for Batcher {
 /// Requests that may be in flight at once. Rows of one chunk have distinct keys (they were
 /// merged), so its requests can go in parallel; the next chunk's requests start only after they
 /// finish, so rows of one span always arrive in order.
-const MAX_IN_FLIGHT: u32 = 4;
+const MAX_IN_FLIGHT: usize = 4;
+
+/// Chunks handed to the sender at once: one sending and one waiting for it, so the worker
+/// thread prepares the next chunk while the previous one is on the wire.
+const MAX_CHUNKS_QUEUED: u32 = 2;
 
 struct Worker {
     options: BatcherOptions,
     remote: Remote,
     wake_sent: Arc<AtomicBool>,
     delivery: Arc<Delivery>,
-    in_flight: Arc<tokio::sync::Semaphore>,
+    /// Bounds the chunks handed to the sender ([`MAX_CHUNKS_QUEUED`]).
+    chunks: Arc<tokio::sync::Semaphore>,
+    /// The task sending the latest chunk; the next chunk's task waits for it.
+    last_chunk: Option<tokio::task::JoinHandle<()>>,
     uploader: Arc<Uploader>,
+}
+
+/// One request of a chunk, with what follows it.
+struct Job {
+    batch: Batch,
+    /// Row metadata for the overflow path, when the batch is too big for `/logs3`.
+    overflow: Option<Vec<Value>>,
+    /// Attachments to upload once the request is done.
+    uploads: Vec<UploadJob>,
 }
 
 /// Rows ready to send, with what their attachments' uploads need.
@@ -590,7 +606,8 @@ impl Worker {
             remote,
             wake_sent,
             delivery: Arc::new(delivery),
-            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT as usize)),
+            chunks: Arc::new(tokio::sync::Semaphore::new(MAX_CHUNKS_QUEUED as usize)),
+            last_chunk: None,
             uploader: Arc::new(uploader),
         }
     }
@@ -660,10 +677,12 @@ impl Worker {
         }
     }
 
-    /// Waits until no request is in flight.
-    fn wait_idle(&self, runtime: &tokio::runtime::Runtime) {
-        let all = runtime.block_on(self.in_flight.acquire_many(MAX_IN_FLIGHT));
-        drop(all);
+    /// Waits until every chunk handed to the sender is done.
+    fn wait_idle(&mut self, runtime: &tokio::runtime::Runtime) {
+        if let Some(last) = self.last_chunk.take() {
+            // A panicking request task has already lost its rows; there is nothing to add.
+            let _ = runtime.block_on(last);
+        }
     }
 
     /// Waits for attachment uploads (after the rows' requests), up to the flush deadline; the
@@ -706,7 +725,8 @@ impl Worker {
     }
 
     /// Turns pending rows into requests: resolves objects, merges, masks and packs on this
-    /// thread, then starts the requests once the previous chunk's requests are done.
+    /// thread, then hands the requests to a sender task that starts them once the previous
+    /// chunk's requests are done. Waits only while [`MAX_CHUNKS_QUEUED`] chunks are queued.
     fn send(&mut self, runtime: &tokio::runtime::Runtime, pending: Vec<Queued>) {
         if pending.is_empty() {
             return;
@@ -721,47 +741,48 @@ impl Worker {
             mut attachments,
             org_id,
         } = prepared;
-        let batches = pack(&rows, self.options.config.batch_size, limit.max_bytes);
-        // Keep the order of chunks: wait for the previous chunk's requests.
-        self.wait_idle(runtime);
         let api_url: Arc<str> = api_url.into();
-        for batch in batches {
-            let overflow = limit.overflow && batch.body.len() > limit.max_bytes;
-            let meta = overflow.then(|| {
-                rows[batch.range.clone()]
-                    .iter()
-                    .map(overflow_row_meta)
-                    .collect()
-            });
-            let Ok(permit) = runtime.block_on(self.in_flight.clone().acquire_owned()) else {
-                return;
-            };
-            let uploads = match (&org_id, attachments.is_empty()) {
-                (Some(org_id), false) => rows[batch.range.clone()]
-                    .iter()
-                    .filter_map(|row| attachments.remove(&row.key()))
-                    .flatten()
-                    .map(|attachment| UploadJob {
-                        attachment,
-                        api_url: api_url.clone(),
-                        org_id: org_id.clone(),
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            };
-            let delivery = self.delivery.clone();
-            let api_url = api_url.clone();
-            let uploader = self.uploader.clone();
-            runtime.spawn(async move {
-                delivery.post(&api_url, batch, meta).await;
-                // Attachments go up after the rows referencing them (delivered or not: the
-                // rows may still arrive by other means, e.g. a payload dump).
-                if !uploads.is_empty() {
-                    uploader.enqueue(uploads).await;
+        let jobs: Vec<Job> = pack(&rows, self.options.config.batch_size, limit.max_bytes)
+            .into_iter()
+            .map(|batch| {
+                let rows = &rows[batch.range.clone()];
+                let overflow = (limit.overflow && batch.body.len() > limit.max_bytes)
+                    .then(|| rows.iter().map(overflow_row_meta).collect());
+                let uploads = match (&org_id, attachments.is_empty()) {
+                    (Some(org_id), false) => rows
+                        .iter()
+                        .filter_map(|row| attachments.remove(&row.key()))
+                        .flatten()
+                        .map(|attachment| UploadJob {
+                            attachment,
+                            api_url: api_url.clone(),
+                            org_id: org_id.clone(),
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Job {
+                    batch,
+                    overflow,
+                    uploads,
                 }
-                drop(permit);
-            });
-        }
+            })
+            .collect();
+        drop(rows);
+        let Ok(queued) = runtime.block_on(self.chunks.clone().acquire_owned()) else {
+            return;
+        };
+        let previous = self.last_chunk.take();
+        let delivery = self.delivery.clone();
+        let uploader = self.uploader.clone();
+        self.last_chunk = Some(runtime.spawn(async move {
+            // Keep the order of chunks: a span's rows in this chunk follow those in the last.
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            send_chunk(delivery, uploader, api_url, jobs).await;
+            drop(queued);
+        }));
     }
 
     /// Resolves the API URL and objects, builds, merges and masks the rows.
@@ -1090,6 +1111,37 @@ impl Delivery {
 }
 
 /// `POST /logs3/overflow` metadata of one row.
+/// Sends a chunk's requests, at most [`MAX_IN_FLIGHT`] at once, and returns when all are done.
+async fn send_chunk(
+    delivery: Arc<Delivery>,
+    uploader: Arc<Uploader>,
+    api_url: Arc<str>,
+    jobs: Vec<Job>,
+) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+    let mut requests = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let delivery = delivery.clone();
+        let uploader = uploader.clone();
+        let api_url = api_url.clone();
+        requests.push(tokio::spawn(async move {
+            delivery.post(&api_url, job.batch, job.overflow).await;
+            // Attachments go up after the rows referencing them (delivered or not: the rows may
+            // still arrive by other means, e.g. a payload dump).
+            if !job.uploads.is_empty() {
+                uploader.enqueue(job.uploads).await;
+            }
+            drop(permit);
+        }));
+    }
+    for request in requests {
+        let _ = request.await;
+    }
+}
+
 fn overflow_row_meta(row: &Row) -> Value {
     let map = row.as_map();
     let mut object_ids = Map::new();
