@@ -603,11 +603,8 @@ fn log_span(
     fields.insert("created".into(), json!(now()));
     let row_id = new_row_id();
     fields.insert("id".into(), json!(row_id));
-    state.store().apply_rows(vec![RowWrite {
-        object,
-        row_id,
-        fields,
-    }])?;
+    let write = RowWrite::from_map(object, row_id, fields)?;
+    state.store().apply_rows(vec![write])?;
     Ok(())
 }
 

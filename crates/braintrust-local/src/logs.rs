@@ -1,12 +1,15 @@
 //! Row ingestion: `/logs3` (rows or an overflow reference), `/logs3/overflow` and the signed
 //! upload target.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use braintrust_core::id::new_uuid_v4;
 use braintrust_core::object::ObjectIds;
+use indexmap::IndexMap;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::app::{ApiResult, AppState, object_body, ok, query_map};
@@ -14,25 +17,71 @@ use crate::error::ApiError;
 use crate::store::RowWrite;
 
 pub(crate) async fn logs3(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult {
-    let mut body = object_body(&body)?;
-    let rows = match body.shift_remove("rows") {
-        Some(Value::Array(rows)) => rows,
-        Some(Value::Object(reference)) => overflow_rows(&state, &reference)?,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "`rows` must be an array of rows or a logs3_overflow reference",
-            ));
+    let rows = rows_field(&body).map_err(|e| ApiError::bad_request(e.message))?;
+    match rows.get().as_bytes().first() {
+        Some(b'[') => ingest(&state, rows),
+        Some(b'{') => {
+            let reference: Map<String, Value> = serde_json::from_str(rows.get())
+                .map_err(|e| ApiError::bad_request(format!("`rows`: {e}")))?;
+            let (key, bytes) = overflow_payload(&state, &reference)?;
+            let rows = rows_field(&bytes)
+                .ok()
+                .filter(|rows| rows.get().starts_with('['))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("overflow payload `{key}` has no `rows` array"))
+                })?;
+            ingest(&state, rows)
         }
-        None => return Err(ApiError::bad_request("missing `rows`")),
-    };
-    let writes = validate_rows(rows)?;
-    let mut store = state.store();
-    let xact = store.apply_rows(writes)?;
+        _ => Err(ApiError::bad_request(
+            "`rows` must be an array of rows or a logs3_overflow reference",
+        )),
+    }
+}
+
+/// Why a body's `rows` could not be found.
+struct BodyError {
+    message: String,
+}
+
+/// The `rows` member of a JSON object body, unparsed.
+fn rows_field(body: &[u8]) -> Result<&RawValue, BodyError> {
+    let bad = |message: String| BodyError { message };
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        // Say why, as for other bodies: nothing, not JSON, or not an object.
+        return match first {
+            None => Err(bad("missing `rows`".into())),
+            Some(_) => match serde_json::from_slice::<&RawValue>(body) {
+                Ok(_) => Err(bad("request body must be a JSON object".into())),
+                Err(e) => Err(bad(format!("request body is not valid JSON: {e}"))),
+            },
+        };
+    }
+    let mut members: IndexMap<String, &RawValue> = serde_json::from_slice(body)
+        .map_err(|e| bad(format!("request body is not valid JSON: {e}")))?;
+    members
+        .shift_remove("rows")
+        .ok_or_else(|| bad("missing `rows`".into()))
+}
+
+/// Validates every row, then writes them all in one transaction.
+fn ingest(state: &AppState, rows: &RawValue) -> ApiResult {
+    let rows: Vec<&RawValue> = serde_json::from_str(rows.get())
+        .map_err(|e| ApiError::bad_request(format!("`rows`: {e}")))?;
+    let writes = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| validate_row(i, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    let xact = state.store().apply_rows(writes)?;
     ok(json!({ "xact_id": xact.to_string() }))
 }
 
-/// Rows of an uploaded overflow payload named by `{"type": "logs3_overflow", "key": …}`.
-fn overflow_rows(state: &AppState, reference: &Map<String, Value>) -> Result<Vec<Value>, ApiError> {
+/// The uploaded payload named by `{"type": "logs3_overflow", "key": …}`, with its key.
+fn overflow_payload(
+    state: &AppState,
+    reference: &Map<String, Value>,
+) -> Result<(String, Vec<u8>), ApiError> {
     if reference.get("type").and_then(Value::as_str) != Some("logs3_overflow") {
         return Err(ApiError::bad_request(
             "`rows` object must be {\"type\": \"logs3_overflow\", \"key\": …}",
@@ -45,38 +94,64 @@ fn overflow_rows(state: &AppState, reference: &Map<String, Value>) -> Result<Vec
     let bytes = state.store().blob(key)?.ok_or_else(|| {
         ApiError::bad_request(format!("overflow payload `{key}` was not uploaded"))
     })?;
-    let mut payload = object_body(&Bytes::from(bytes))
-        .map_err(|e| ApiError::bad_request(format!("overflow payload `{key}`: {}", e.message)))?;
-    match payload.shift_remove("rows") {
-        Some(Value::Array(rows)) => Ok(rows),
-        _ => Err(ApiError::bad_request(format!(
-            "overflow payload `{key}` has no `rows` array"
-        ))),
+    if let Err(e) = rows_field(&bytes) {
+        return Err(ApiError::bad_request(format!(
+            "overflow payload `{key}`: {}",
+            e.message
+        )));
     }
+    Ok((key.to_owned(), bytes))
 }
 
-/// Validates every row before anything is written, so a bad batch changes nothing.
-fn validate_rows(rows: Vec<Value>) -> Result<Vec<RowWrite>, ApiError> {
-    rows.into_iter()
-        .enumerate()
-        .map(|(i, row)| validate_row(i, row))
-        .collect()
-}
+/// Fields checked by parsing them (all small); the large ones are checked by their first byte.
+const PARSED_FIELDS: [&str; 12] = [
+    "id",
+    "experiment_id",
+    "dataset_id",
+    "project_id",
+    "prompt_session_id",
+    "log_id",
+    "span_id",
+    "root_span_id",
+    "created",
+    "span_parents",
+    "scores",
+    "metrics",
+];
 
-fn validate_row(i: usize, row: Value) -> Result<RowWrite, ApiError> {
+fn validate_row<'a>(i: usize, row: &'a RawValue) -> Result<RowWrite<'a>, ApiError> {
     let bad = |msg: String| ApiError::bad_request(format!("rows[{i}]: {msg}"));
-    let Value::Object(fields) = row else {
+    if !row.get().starts_with('{') {
         return Err(bad("a row must be a JSON object".into()));
-    };
-    let row_id = match fields.get("id") {
+    }
+    let raw: IndexMap<String, &RawValue> =
+        serde_json::from_str(row.get()).map_err(|e| bad(e.to_string()))?;
+    let mut parsed = Map::new();
+    for key in PARSED_FIELDS
+        .iter()
+        .chain(&["_is_merge", "_object_delete", "_merge_paths"])
+    {
+        if let Some(value) = raw.get(*key) {
+            let value: Value = serde_json::from_str(value.get()).map_err(|e| bad(e.to_string()))?;
+            parsed.insert((*key).to_owned(), value);
+        }
+    }
+    let row_id = match parsed.get("id") {
         Some(Value::String(id)) if !id.is_empty() => id.clone(),
         _ => return Err(bad("`id` must be a non-empty string".into())),
     };
-    let object = ObjectIds::from_row(&fields).ok_or_else(|| {
+    let object = ObjectIds::from_row(&parsed).ok_or_else(|| {
         bad("missing object ids: expected `experiment_id`, `dataset_id`, `project_id` with `log_id: \"g\"`, or `prompt_session_id` with `log_id: \"x\"`".into())
     })?;
-    let kind_ok = |field: &str, ok: fn(&Value) -> bool, expected: &str| match fields.get(field) {
+    let kind_ok = |field: &str, ok: fn(&Value) -> bool, expected: &str| match parsed.get(field) {
         Some(v) if !ok(v) => Err(bad(format!("`{field}` must be {expected}"))),
+        _ => Ok(()),
+    };
+    // Large fields: the kind of value shows in its first byte.
+    let starts_ok = |field: &str, firsts: &[u8], expected: &str| match raw.get(field) {
+        Some(v) if !is_null(v) && !firsts.contains(&v.get().as_bytes()[0]) => {
+            Err(bad(format!("`{field}` must be {expected}")))
+        }
         _ => Ok(()),
     };
     kind_ok("_is_merge", Value::is_boolean, "a boolean")?;
@@ -89,17 +164,9 @@ fn validate_row(i: usize, row: Value) -> Result<RowWrite, ApiError> {
         |v| null_or_array_of(v, Value::is_string),
         "null or an array of strings",
     )?;
-    kind_ok("tags", |v| v.is_null() || v.is_array(), "null or an array")?;
-    kind_ok(
-        "metadata",
-        |v| v.is_null() || v.is_object(),
-        "null or an object",
-    )?;
-    kind_ok(
-        "span_attributes",
-        |v| v.is_null() || v.is_object(),
-        "null or an object",
-    )?;
+    starts_ok("tags", b"[", "null or an array")?;
+    starts_ok("metadata", b"{", "null or an object")?;
+    starts_ok("span_attributes", b"{", "null or an object")?;
     kind_ok(
         "scores",
         null_or_object_of_numbers,
@@ -115,12 +182,19 @@ fn validate_row(i: usize, row: Value) -> Result<RowWrite, ApiError> {
         |v| null_or_array_of(v, |p| null_or_array_of(p, Value::is_string) && p.is_array()),
         "an array of paths (arrays of strings)",
     )?;
-    kind_ok("_array_delete", |v| v.is_null() || v.is_array(), "an array")?;
+    starts_ok("_array_delete", b"[", "an array")?;
     Ok(RowWrite {
         object,
         row_id,
-        fields,
+        fields: raw
+            .into_iter()
+            .map(|(key, value)| (key, Cow::Borrowed(value)))
+            .collect(),
     })
+}
+
+fn is_null(value: &RawValue) -> bool {
+    value.get() == "null"
 }
 
 fn null_or_array_of(v: &Value, item: fn(&Value) -> bool) -> bool {

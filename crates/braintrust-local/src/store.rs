@@ -2,12 +2,14 @@
 //! version history, and uploaded blobs, in SQLite (a file, or in memory).
 
 use std::path::Path;
-use std::time::SystemTime;
 
 use braintrust_core::merge::{apply_array_deletes, merge_row_into};
-use braintrust_core::object::{ObjectIds, ObjectType};
-use braintrust_core::row::format_created;
 use rusqlite::{Connection, OptionalExtension, params};
+
+mod rows;
+
+pub(crate) use rows::RowWrite;
+use rows::{FILL_FROM_2, MIGRATE_FROM_2, RowIndex, is_control_field};
 use serde_json::{Map, Value};
 
 /// First transaction id handed out by a fresh store (19 decimal digits, like the service's).
@@ -47,14 +49,6 @@ impl ObjectKind {
     }
 }
 
-/// A row write after validation: which object and row it targets, plus its fields.
-#[derive(Debug)]
-pub(crate) struct RowWrite {
-    pub(crate) object: ObjectIds,
-    pub(crate) row_id: String,
-    pub(crate) fields: Map<String, Value>,
-}
-
 /// A page of rows read back.
 #[derive(Debug)]
 pub(crate) struct RowPage {
@@ -66,27 +60,33 @@ pub(crate) struct RowPage {
 #[derive(Debug)]
 pub(crate) struct Store {
     conn: Connection,
+    /// Row ids to current rows, kept beside the tables (see [`rows`]).
+    index: RowIndex,
 }
 
 /// Bumped whenever `SCHEMA` changes incompatibly.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Current rows point (`hid`) at their latest version in `row_history`, which holds every
-/// version's data once.
+/// version's data once. Objects with rows are interned as `oid`s. No table is indexed by row id:
+/// ids are random, so such an index would rewrite pages all over the file on every write (the
+/// store keeps that index in memory instead).
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS objects (
     kind TEXT NOT NULL, id TEXT PRIMARY KEY, parent_id TEXT NOT NULL, name TEXT NOT NULL,
     data TEXT NOT NULL, UNIQUE (kind, parent_id, name));
+CREATE TABLE IF NOT EXISTS row_objects (
+    oid INTEGER PRIMARY KEY, object_type TEXT NOT NULL, object_id TEXT NOT NULL,
+    UNIQUE (object_type, object_id));
 CREATE TABLE IF NOT EXISTS rows (
-    object_type TEXT NOT NULL, object_id TEXT NOT NULL, row_id TEXT NOT NULL,
-    seq INTEGER NOT NULL, xact_id INTEGER NOT NULL, hid INTEGER NOT NULL,
-    PRIMARY KEY (object_type, object_id, row_id));
-CREATE INDEX IF NOT EXISTS rows_by_seq ON rows (object_type, object_id, seq);
+    oid INTEGER NOT NULL, seq INTEGER NOT NULL, row_id TEXT NOT NULL,
+    xact_id INTEGER NOT NULL, hid INTEGER NOT NULL,
+    PRIMARY KEY (oid, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS row_history (
-    hid INTEGER PRIMARY KEY AUTOINCREMENT, object_type TEXT NOT NULL, object_id TEXT NOT NULL,
-    row_id TEXT NOT NULL, xact_id INTEGER NOT NULL, deleted INTEGER NOT NULL, data TEXT);
-CREATE INDEX IF NOT EXISTS history_by_key ON row_history (object_type, object_id, row_id, xact_id);
+    hid INTEGER PRIMARY KEY AUTOINCREMENT, oid INTEGER NOT NULL, row_id TEXT NOT NULL,
+    xact_id INTEGER NOT NULL, deleted INTEGER NOT NULL, data TEXT);
+CREATE INDEX IF NOT EXISTS history_by_object ON row_history (oid, hid);
 CREATE TABLE IF NOT EXISTS function_versions (
     hid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, xact_id INTEGER NOT NULL,
     project_id TEXT NOT NULL, slug TEXT NOT NULL, data TEXT NOT NULL);
@@ -127,12 +127,26 @@ impl Store {
             [],
             |r| r.get(0),
         )?;
-        if tables > 0 && version != SCHEMA_VERSION {
-            return Err(StoreError::Incompatible(version));
+        match version {
+            _ if tables == 0 || version == SCHEMA_VERSION => {
+                conn.execute_batch(SCHEMA)?;
+            }
+            2 => {
+                // Moves the rows into this schema's tables; all or nothing.
+                conn.execute_batch(&format!(
+                    "BEGIN IMMEDIATE; {MIGRATE_FROM_2} {SCHEMA} {FILL_FROM_2} COMMIT;"
+                ))
+                .inspect_err(|_| {
+                    let _ = conn.execute_batch("ROLLBACK;");
+                })?;
+            }
+            _ => return Err(StoreError::Incompatible(version)),
         }
-        conn.execute_batch(SCHEMA)?;
         conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            index: RowIndex::default(),
+        })
     }
 
     /// A persistent setting, created with `init` on first use.
@@ -254,76 +268,6 @@ impl Store {
 
     // === rows ===
 
-    /// Applies a batch of row writes in one transaction with one new transaction id, with the
-    /// server-side merge semantics. Returns the transaction id.
-    pub(crate) fn apply_rows(&mut self, writes: Vec<RowWrite>) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
-        let xact = next_xact_id(&tx)?;
-        let now = format_created(SystemTime::now());
-        {
-            let mut get = tx.prepare_cached(
-                "SELECT h.data FROM rows r JOIN row_history h ON h.hid = r.hid
-                 WHERE r.object_type = ?1 AND r.object_id = ?2 AND r.row_id = ?3",
-            )?;
-            let mut upsert = tx.prepare_cached(
-                "INSERT INTO rows (object_type, object_id, row_id, seq, xact_id, hid)
-                 VALUES (?1, ?2, ?3, ?5, ?4, ?5)
-                 ON CONFLICT (object_type, object_id, row_id)
-                 DO UPDATE SET xact_id = excluded.xact_id, hid = excluded.hid",
-            )?;
-            let mut delete = tx.prepare_cached(
-                "DELETE FROM rows WHERE object_type = ?1 AND object_id = ?2 AND row_id = ?3",
-            )?;
-            let mut history = tx.prepare_cached(
-                "INSERT INTO row_history (object_type, object_id, row_id, xact_id, deleted, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for write in writes {
-                let object_type = write.object.object_type().as_str();
-                let object_id = write.object.id();
-                let key = params![object_type, object_id, write.row_id];
-                let existing: Option<String> = get.query_row(key, |r| r.get(0)).optional()?;
-                let existing: Option<Map<String, Value>> =
-                    existing.map(|d| serde_json::from_str(&d)).transpose()?;
-                match merge_stored(existing, write.fields, &now) {
-                    Some(mut merged) => {
-                        merged.insert("_xact_id".into(), Value::String(xact.to_string()));
-                        let data = Value::Object(merged).to_string();
-                        history.execute(params![
-                            object_type,
-                            object_id,
-                            write.row_id,
-                            xact as i64,
-                            0,
-                            data
-                        ])?;
-                        let hid = tx.last_insert_rowid();
-                        upsert.execute(params![
-                            object_type,
-                            object_id,
-                            write.row_id,
-                            xact as i64,
-                            hid
-                        ])?;
-                    }
-                    None => {
-                        delete.execute(key)?;
-                        history.execute(params![
-                            object_type,
-                            object_id,
-                            write.row_id,
-                            xact as i64,
-                            1,
-                            Option::<String>::None
-                        ])?;
-                    }
-                }
-            }
-        }
-        tx.commit()?;
-        Ok(xact)
-    }
-
     // === prompts and functions ===
 
     /// Stores a new version of a function (or prompt) row: `_xact_id` is set to a fresh
@@ -431,101 +375,6 @@ impl Store {
         let mut out = Vec::new();
         for data in rows {
             out.push(serde_json::from_str(&data?)?);
-        }
-        Ok(out)
-    }
-
-    /// A page of the current rows of an object, optionally as of a transaction id, in write
-    /// order. `cursor` is the opaque cursor of the previous page.
-    pub(crate) fn read_rows(
-        &self,
-        object: &ObjectIds,
-        version: Option<u64>,
-        cursor: Option<&str>,
-        limit: usize,
-        filter: &dyn Fn(&Value) -> bool,
-    ) -> Result<RowPage, StoreError> {
-        let after: i64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
-        let object_type = object.object_type().as_str();
-        let mut rows = Vec::new();
-        let mut last_seq = after;
-        let mut more = false;
-        // Both queries take the same four parameters; in the current-rows query `?4` (the pin)
-        // is always NULL, so `?4 IS NULL` only keeps the parameter lists alike.
-        let (sql, pin) = match version {
-            None => (
-                "SELECT r.seq, h.data FROM rows r JOIN row_history h ON h.hid = r.hid
-                 WHERE r.object_type = ?1 AND r.object_id = ?2
-                 AND r.seq > ?3 AND ?4 IS NULL ORDER BY r.seq",
-                None,
-            ),
-            Some(v) => (
-                "SELECT h.hid, h.data FROM row_history h
-                 WHERE h.object_type = ?1 AND h.object_id = ?2 AND h.hid > ?3 AND h.deleted = 0
-                 AND h.hid = (SELECT MAX(h2.hid) FROM row_history h2
-                              WHERE h2.object_type = h.object_type AND h2.object_id = h.object_id
-                              AND h2.row_id = h.row_id AND h2.xact_id <= ?4)
-                 ORDER BY h.hid",
-                Some(v as i64),
-            ),
-        };
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let mut iter = stmt.query(params![object_type, object.id(), after, pin])?;
-        while let Some(r) = iter.next()? {
-            let seq: i64 = r.get(0)?;
-            let data: String = r.get(1)?;
-            let value: Value = serde_json::from_str(&data)?;
-            if !filter(&value) {
-                continue;
-            }
-            if rows.len() == limit {
-                more = true;
-                break;
-            }
-            last_seq = seq;
-            rows.push(value);
-        }
-        Ok(RowPage {
-            rows,
-            cursor: more.then(|| last_seq.to_string()),
-        })
-    }
-
-    /// The object types and ids that hold rows (for listing by tests and tools).
-    /// Every current (merged) row of an object, in write order.
-    pub(crate) fn all_rows(&self, object: &ObjectIds) -> Result<Vec<Value>, StoreError> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self.read_rows(object, None, cursor.as_deref(), 10_000, &|_| true)?;
-            out.extend(page.rows);
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(out),
-            }
-        }
-    }
-
-    pub(crate) fn row_count(&self, object: &ObjectIds) -> Result<u64, StoreError> {
-        let n: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM rows WHERE object_type = ?1 AND object_id = ?2",
-            params![object.object_type().as_str(), object.id()],
-            |r| r.get(0),
-        )?;
-        Ok(n as u64)
-    }
-
-    pub(crate) fn row_objects(&self) -> Result<Vec<ObjectIds>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT DISTINCT object_type, object_id FROM rows ORDER BY 1, 2")?;
-        let pairs = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        let mut out = Vec::new();
-        for pair in pairs {
-            let (t, id) = pair?;
-            if let Some(t) = ObjectType::from_name(&t) {
-                out.push(ObjectIds::new(t, id));
-            }
         }
         Ok(out)
     }
@@ -664,20 +513,12 @@ fn environment_key(object_type: &str, id: &str, environment: &str) -> String {
     format!("environment\u{1f}{object_type}\u{1f}{id}\u{1f}{environment}")
 }
 
-/// Control fields a client sends that are never stored.
-fn is_control_field(key: &str) -> bool {
-    key.starts_with('_')
-}
-
-/// Server-side merge of one incoming row into what is stored. `None` means the row is deleted.
+/// Server-side merge of one incoming row (not a delete) into what is stored.
 fn merge_stored(
     existing: Option<Map<String, Value>>,
     mut incoming: Map<String, Value>,
     now: &str,
-) -> Option<Map<String, Value>> {
-    if incoming.get("_object_delete").and_then(Value::as_bool) == Some(true) {
-        return None;
-    }
+) -> Map<String, Value> {
     let is_merge = incoming.get("_is_merge").and_then(Value::as_bool) == Some(true);
     let array_deletes = incoming.remove("_array_delete");
     let mut merged = match existing {
@@ -704,21 +545,21 @@ fn merge_stored(
     if !merged.contains_key("created") {
         merged.insert("created".into(), Value::String(now.to_owned()));
     }
-    Some(merged)
+    merged
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use braintrust_core::object::ObjectIds;
+    use rows::RawFields;
     use serde_json::json;
+    use serde_json::value::RawValue;
 
-    fn write(object: &ObjectIds, v: Value) -> RowWrite {
+    fn write(object: &ObjectIds, v: Value) -> RowWrite<'static> {
         let fields = v.as_object().unwrap().clone();
-        RowWrite {
-            object: object.clone(),
-            row_id: fields["id"].as_str().unwrap().to_owned(),
-            fields,
-        }
+        let row_id = fields["id"].as_str().unwrap().to_owned();
+        RowWrite::from_map(object.clone(), row_id, fields).unwrap()
     }
 
     #[test]
@@ -743,6 +584,143 @@ mod tests {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
+    }
+
+    fn temp_db(name: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!(
+            "bt-{name}-{}.sqlite",
+            braintrust_core::id::new_uuid_v4()
+        ))
+    }
+
+    fn remove_db(path: &Path) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+
+    #[test]
+    fn schema_2_files_are_migrated_with_their_history() {
+        let path = temp_db("schema2");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE rows (
+                     object_type TEXT NOT NULL, object_id TEXT NOT NULL, row_id TEXT NOT NULL,
+                     seq INTEGER NOT NULL, xact_id INTEGER NOT NULL, hid INTEGER NOT NULL,
+                     PRIMARY KEY (object_type, object_id, row_id));
+                 CREATE INDEX rows_by_seq ON rows (object_type, object_id, seq);
+                 CREATE TABLE row_history (
+                     hid INTEGER PRIMARY KEY AUTOINCREMENT, object_type TEXT NOT NULL,
+                     object_id TEXT NOT NULL, row_id TEXT NOT NULL, xact_id INTEGER NOT NULL,
+                     deleted INTEGER NOT NULL, data TEXT);
+                 CREATE INDEX history_by_key
+                     ON row_history (object_type, object_id, row_id, xact_id);
+                 INSERT INTO meta VALUES ('last_xact_id', '11');
+                 INSERT INTO row_history VALUES
+                     (1, 'dataset', 'd', 'a', 10, 0, '{\"id\":\"a\",\"input\":1,\"_xact_id\":\"10\"}'),
+                     (2, 'experiment', 'e', 'b', 10, 0, '{\"id\":\"b\",\"_xact_id\":\"10\"}'),
+                     (3, 'dataset', 'd', 'a', 11, 0, '{\"id\":\"a\",\"input\":2,\"_xact_id\":\"11\"}');
+                 INSERT INTO rows VALUES ('dataset', 'd', 'a', 1, 11, 3), ('experiment', 'e', 'b', 2, 10, 2);
+                 PRAGMA user_version = 2;",
+            )
+            .unwrap();
+        }
+        let dataset = ObjectIds::dataset("d");
+        {
+            let mut store = Store::open(&path).unwrap();
+            assert_eq!(all(&store, &dataset)[0]["input"], 2);
+            let pinned = store
+                .read_rows(&dataset, Some(10), None, 10, &|_| true)
+                .unwrap();
+            assert_eq!(pinned.rows[0]["input"], 1, "history survives the migration");
+            assert_eq!(store.row_count(&ObjectIds::experiment("e")).unwrap(), 1);
+            let xact = store
+                .apply_rows(vec![write(
+                    &dataset,
+                    json!({"id": "a", "_is_merge": true, "output": 3}),
+                )])
+                .unwrap();
+            assert_eq!(xact, 12, "transaction ids continue");
+        }
+        let store = Store::open(&path).unwrap();
+        let rows = all(&store, &dataset);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (&rows[0]["input"], &rows[0]["output"]),
+            (&json!(2), &json!(3))
+        );
+        drop(store);
+        remove_db(&path);
+    }
+
+    #[test]
+    fn stores_sharing_a_file_see_each_others_writes() {
+        let path = temp_db("shared");
+        let obj = ObjectIds::project_logs("p");
+        let mut a = Store::open(&path).unwrap();
+        let mut b = Store::open(&path).unwrap();
+        a.apply_rows(vec![write(&obj, json!({"id": "r", "input": 1}))])
+            .unwrap();
+        b.apply_rows(vec![write(
+            &obj,
+            json!({"id": "r", "_is_merge": true, "output": 2}),
+        )])
+        .unwrap();
+        a.apply_rows(vec![write(
+            &obj,
+            json!({"id": "r", "_is_merge": true, "tags": ["t"]}),
+        )])
+        .unwrap();
+        let rows = all(&b, &obj);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (&rows[0]["input"], &rows[0]["output"], &rows[0]["tags"]),
+            (&json!(1), &json!(2), &json!(["t"]))
+        );
+        b.apply_rows(vec![write(
+            &obj,
+            json!({"id": "r", "_object_delete": true}),
+        )])
+        .unwrap();
+        a.apply_rows(vec![write(&obj, json!({"id": "r", "input": 4}))])
+            .unwrap();
+        assert_eq!(all(&b, &obj), all(&a, &obj));
+        assert_eq!(a.row_count(&obj).unwrap(), 1);
+        drop((a, b));
+        remove_db(&path);
+    }
+
+    #[test]
+    fn new_rows_are_stored_as_merging_into_nothing_would_store_them() {
+        let mut store = Store::in_memory().unwrap();
+        let obj = ObjectIds::experiment("e");
+        // Written without parsing: control fields go, `created` is added, keys are escaped.
+        let text =
+            r#"{"id":"n","_is_merge":true,"input":{"a":[1,2.5e3]},"k\"q":"v","_merge_paths":[]}"#;
+        let fields: RawFields<'_> =
+            serde_json::from_str::<indexmap::IndexMap<String, &RawValue>>(text)
+                .unwrap()
+                .into_iter()
+                .map(|(k, v)| (k, std::borrow::Cow::Borrowed(v)))
+                .collect();
+        store
+            .apply_rows(vec![RowWrite {
+                object: obj.clone(),
+                row_id: "n".into(),
+                fields,
+            }])
+            .unwrap();
+        let row = &all(&store, &obj)[0];
+        let keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys, ["id", "input", "k\"q", "created", "_xact_id"]);
+        assert_eq!(row["input"], json!({"a": [1, 2500.0]}));
     }
 
     fn all(store: &Store, object: &ObjectIds) -> Vec<Value> {

@@ -1,0 +1,419 @@
+//! Rows of logs, experiments and datasets: every version in `row_history` (append-only), the
+//! current version of each row in `rows` (in write order), and an in-memory index from row id to
+//! current row, so writing a row never updates an index keyed by its random id.
+
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::time::SystemTime;
+
+use braintrust_core::object::{ObjectIds, ObjectType};
+use braintrust_core::row::format_created;
+use indexmap::IndexMap;
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::{RowPage, Store, StoreError, merge_stored, next_xact_id};
+
+/// A row's fields as JSON text: borrowed from a request, or owned when built by the server.
+pub(crate) type RawFields<'a> = IndexMap<String, Cow<'a, RawValue>>;
+
+/// A row write after validation: which object and row it targets, plus its fields.
+#[derive(Debug)]
+pub(crate) struct RowWrite<'a> {
+    pub(crate) object: ObjectIds,
+    pub(crate) row_id: String,
+    pub(crate) fields: RawFields<'a>,
+}
+
+impl RowWrite<'static> {
+    /// A write of fields held as values (rows the server makes itself).
+    pub(crate) fn from_map(
+        object: ObjectIds,
+        row_id: String,
+        fields: Map<String, Value>,
+    ) -> Result<RowWrite<'static>, StoreError> {
+        let fields = fields
+            .into_iter()
+            .map(|(key, value)| Ok((key, Cow::Owned(serde_json::value::to_raw_value(&value)?))))
+            .collect::<Result<_, serde_json::Error>>()?;
+        Ok(RowWrite {
+            object,
+            row_id,
+            fields,
+        })
+    }
+}
+
+/// Where the current version of a row is.
+#[derive(Debug, Clone, Copy)]
+struct CurrentRow {
+    /// Its place in write order (the `hid` of its first version), the key in `rows`.
+    seq: i64,
+    /// Its current version in `row_history`.
+    hid: i64,
+}
+
+/// What the store knows without asking SQLite: interned object ids and, per object written to,
+/// its current rows by id. Valid only while no other connection has written to the file, which
+/// `PRAGMA data_version` tells at the start of each write.
+#[derive(Debug, Default)]
+pub(super) struct RowIndex {
+    oids: HashMap<ObjectIds, i64>,
+    rows: HashMap<i64, HashMap<String, CurrentRow>>,
+    data_version: Option<i64>,
+}
+
+impl RowIndex {
+    /// The interned id of `object`, interned now when new.
+    fn oid(&mut self, tx: &Transaction<'_>, object: &ObjectIds) -> Result<i64, StoreError> {
+        if let Some(oid) = self.oids.get(object) {
+            return Ok(*oid);
+        }
+        let object_type = object.object_type().as_str();
+        tx.prepare_cached(
+            "INSERT INTO row_objects (object_type, object_id) VALUES (?1, ?2)
+             ON CONFLICT (object_type, object_id) DO NOTHING",
+        )?
+        .execute(params![object_type, object.id()])?;
+        let oid = oid_of(tx, object)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        self.oids.insert(object.clone(), oid);
+        Ok(oid)
+    }
+
+    /// The current rows of the object `oid`, loaded on first use.
+    fn rows_of(
+        &mut self,
+        tx: &Transaction<'_>,
+        oid: i64,
+    ) -> Result<&mut HashMap<String, CurrentRow>, StoreError> {
+        match self.rows.entry(oid) {
+            Entry::Occupied(rows) => Ok(rows.into_mut()),
+            Entry::Vacant(slot) => {
+                let mut stmt =
+                    tx.prepare_cached("SELECT row_id, seq, hid FROM rows WHERE oid = ?1")?;
+                let loaded = stmt
+                    .query_map([oid], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            CurrentRow {
+                                seq: r.get(1)?,
+                                hid: r.get(2)?,
+                            },
+                        ))
+                    })?
+                    .collect::<Result<HashMap<_, _>, _>>()?;
+                Ok(slot.insert(loaded))
+            }
+        }
+    }
+}
+
+/// The interned id of `object`, if it has ever had rows.
+fn oid_of(conn: &rusqlite::Connection, object: &ObjectIds) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT oid FROM row_objects WHERE object_type = ?1 AND object_id = ?2")?
+        .query_row(params![object.object_type().as_str(), object.id()], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// Control fields a client sends that are never stored.
+pub(super) fn is_control_field(key: &str) -> bool {
+    key.starts_with('_')
+}
+
+/// Whether a raw field is the JSON literal `true`.
+fn is_true(value: Option<&Cow<'_, RawValue>>) -> bool {
+    value.is_some_and(|v| v.get() == "true")
+}
+
+/// The stored text of a row that has no current version: its fields without control fields,
+/// `created` when missing, and `_xact_id` — exactly what merging into nothing gives, without
+/// parsing the values.
+fn new_row_text(fields: &RawFields<'_>, now: &str, xact: u64) -> Result<String, StoreError> {
+    let size = fields
+        .iter()
+        .map(|(k, v)| k.len() + v.get().len() + 4)
+        .sum::<usize>();
+    let mut out = String::with_capacity(size + 80);
+    out.push('{');
+    let mut has_created = false;
+    for (key, value) in fields.iter().filter(|(k, _)| !is_control_field(k)) {
+        has_created |= key == "created";
+        push_member(&mut out, key, value.get())?;
+    }
+    if !has_created {
+        push_member(&mut out, "created", &serde_json::to_string(now)?)?;
+    }
+    push_member(&mut out, "_xact_id", &format!("\"{xact}\""))?;
+    out.push('}');
+    Ok(out)
+}
+
+/// Appends `"key":value` (with a comma after an earlier member) to an object being written.
+fn push_member(out: &mut String, key: &str, value: &str) -> Result<(), StoreError> {
+    if out.len() > 1 {
+        out.push(',');
+    }
+    if key.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+        out.push_str(&serde_json::to_string(key)?);
+    } else {
+        out.push('"');
+        out.push_str(key);
+        out.push('"');
+    }
+    out.push(':');
+    out.push_str(value);
+    Ok(())
+}
+
+/// Parses raw fields into values (for merging).
+fn parse_fields(fields: RawFields<'_>) -> Result<Map<String, Value>, StoreError> {
+    fields
+        .into_iter()
+        .map(|(key, value)| Ok((key, serde_json::from_str(value.get())?)))
+        .collect()
+}
+
+impl Store {
+    /// Applies a batch of row writes in one transaction with one new transaction id, with the
+    /// server-side merge semantics. Returns the transaction id.
+    pub(crate) fn apply_rows(&mut self, writes: Vec<RowWrite<'_>>) -> Result<u64, StoreError> {
+        let result = self.try_apply_rows(writes);
+        if result.is_err() {
+            // The transaction was rolled back; what the index learnt in it may be wrong.
+            self.index = RowIndex::default();
+        }
+        result
+    }
+
+    fn try_apply_rows(&mut self, writes: Vec<RowWrite<'_>>) -> Result<u64, StoreError> {
+        let Store { conn, index, .. } = self;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process sharing the file may have written since our last write.
+        let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if index.data_version != Some(version) {
+            *index = RowIndex {
+                data_version: Some(version),
+                ..RowIndex::default()
+            };
+        }
+        let xact = next_xact_id(&tx)?;
+        let now = format_created(SystemTime::now());
+        {
+            let mut version_data =
+                tx.prepare_cached("SELECT data FROM row_history WHERE hid = ?1")?;
+            let mut history = tx.prepare_cached(
+                "INSERT INTO row_history (oid, row_id, xact_id, deleted, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut insert_current = tx.prepare_cached(
+                "INSERT INTO rows (oid, seq, row_id, xact_id, hid) VALUES (?1, ?2, ?3, ?4, ?2)",
+            )?;
+            let mut update_current = tx.prepare_cached(
+                "UPDATE rows SET xact_id = ?3, hid = ?4 WHERE oid = ?1 AND seq = ?2",
+            )?;
+            let mut delete_current =
+                tx.prepare_cached("DELETE FROM rows WHERE oid = ?1 AND seq = ?2")?;
+            for RowWrite {
+                object,
+                row_id,
+                fields,
+            } in writes
+            {
+                let oid = index.oid(&tx, &object)?;
+                let rows = index.rows_of(&tx, oid)?;
+                let current = rows.get(&row_id).copied();
+                if is_true(fields.get("_object_delete")) {
+                    if let Some(current) = current {
+                        delete_current.execute(params![oid, current.seq])?;
+                        rows.remove(&row_id);
+                    }
+                    history.execute(params![
+                        oid,
+                        row_id,
+                        xact as i64,
+                        1,
+                        Option::<String>::None
+                    ])?;
+                    continue;
+                }
+                let data = match current {
+                    None if !fields.contains_key("_array_delete") => {
+                        new_row_text(&fields, &now, xact)?
+                    }
+                    current => {
+                        let existing = match current {
+                            Some(c) => {
+                                let text: Option<String> =
+                                    version_data.query_row([c.hid], |r| r.get(0))?;
+                                text.map(|t| serde_json::from_str(&t)).transpose()?
+                            }
+                            None => None,
+                        };
+                        let mut merged = merge_stored(existing, parse_fields(fields)?, &now);
+                        merged.insert("_xact_id".into(), Value::String(xact.to_string()));
+                        Value::Object(merged).to_string()
+                    }
+                };
+                history.execute(params![oid, row_id, xact as i64, 0, data])?;
+                let hid = tx.last_insert_rowid();
+                match current {
+                    Some(current) => {
+                        update_current.execute(params![oid, current.seq, xact as i64, hid])?;
+                        rows.insert(row_id, CurrentRow { hid, ..current });
+                    }
+                    None => {
+                        insert_current.execute(params![oid, hid, row_id, xact as i64])?;
+                        rows.insert(row_id, CurrentRow { seq: hid, hid });
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(xact)
+    }
+
+    /// A page of an object's rows in write order, optionally as of transaction `version`.
+    /// `cursor` comes from the previous page; `filter` drops rows without using up the page.
+    pub(crate) fn read_rows(
+        &self,
+        object: &ObjectIds,
+        version: Option<u64>,
+        cursor: Option<&str>,
+        limit: usize,
+        filter: &dyn Fn(&Value) -> bool,
+    ) -> Result<RowPage, StoreError> {
+        let after: i64 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let mut page = RowPage {
+            rows: Vec::new(),
+            cursor: None,
+        };
+        let Some(oid) = oid_of(&self.conn, object)? else {
+            return Ok(page);
+        };
+        // As of a version: the latest version of each row at or before it, unless deleted.
+        let pinned: Option<HashSet<i64>> = match version {
+            None => None,
+            Some(pin) => {
+                let mut latest: HashMap<String, (i64, bool)> = HashMap::new();
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT hid, row_id, deleted FROM row_history
+                     WHERE oid = ?1 AND xact_id <= ?2 ORDER BY hid",
+                )?;
+                let mut iter = stmt.query(params![oid, pin as i64])?;
+                while let Some(r) = iter.next()? {
+                    latest.insert(r.get(1)?, (r.get(0)?, r.get::<_, i64>(2)? != 0));
+                }
+                Some(
+                    latest
+                        .into_values()
+                        .filter(|(_, deleted)| !deleted)
+                        .map(|(hid, _)| hid)
+                        .collect(),
+                )
+            }
+        };
+        let sql = if pinned.is_some() {
+            "SELECT hid, data FROM row_history
+             WHERE oid = ?1 AND hid > ?2 AND deleted = 0 ORDER BY hid"
+        } else {
+            "SELECT r.seq, h.data FROM rows r JOIN row_history h ON h.hid = r.hid
+             WHERE r.oid = ?1 AND r.seq > ?2 ORDER BY r.seq"
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut iter = stmt.query(params![oid, after])?;
+        let mut last_seq = after;
+        while let Some(r) = iter.next()? {
+            let seq: i64 = r.get(0)?;
+            if pinned.as_ref().is_some_and(|p| !p.contains(&seq)) {
+                continue;
+            }
+            let data: String = r.get(1)?;
+            let value: Value = serde_json::from_str(&data)?;
+            if !filter(&value) {
+                continue;
+            }
+            if page.rows.len() == limit {
+                page.cursor = Some(last_seq.to_string());
+                break;
+            }
+            last_seq = seq;
+            page.rows.push(value);
+        }
+        Ok(page)
+    }
+
+    /// Every current (merged) row of an object, in write order.
+    pub(crate) fn all_rows(&self, object: &ObjectIds) -> Result<Vec<Value>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.read_rows(object, None, cursor.as_deref(), 10_000, &|_| true)?;
+            out.extend(page.rows);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// How many current rows an object has.
+    pub(crate) fn row_count(&self, object: &ObjectIds) -> Result<u64, StoreError> {
+        let Some(oid) = oid_of(&self.conn, object)? else {
+            return Ok(0);
+        };
+        let n: i64 =
+            self.conn
+                .query_row("SELECT COUNT(*) FROM rows WHERE oid = ?1", [oid], |r| {
+                    r.get(0)
+                })?;
+        Ok(n as u64)
+    }
+
+    /// The object types and ids that hold rows (for listing by tests and tools).
+    pub(crate) fn row_objects(&self) -> Result<Vec<ObjectIds>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT object_type, object_id FROM row_objects o
+             WHERE EXISTS (SELECT 1 FROM rows r WHERE r.oid = o.oid) ORDER BY 1, 2",
+        )?;
+        let pairs = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for pair in pairs {
+            let (t, id) = pair?;
+            if let Some(t) = ObjectType::from_name(&t) {
+                out.push(ObjectIds::new(t, id));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Moves the rows of a schema-2 file (text object keys on every row and index) into this
+/// schema's tables, inside the caller's transaction.
+pub(super) const MIGRATE_FROM_2: &str = "
+ALTER TABLE rows RENAME TO rows_v2;
+ALTER TABLE row_history RENAME TO row_history_v2;
+DROP INDEX IF EXISTS rows_by_seq;
+DROP INDEX IF EXISTS history_by_key;
+";
+
+/// Fills the new tables from the renamed ones and drops those (after `SCHEMA` created them).
+pub(super) const FILL_FROM_2: &str = "
+INSERT INTO row_objects (object_type, object_id)
+    SELECT DISTINCT object_type, object_id FROM row_history_v2 ORDER BY 1, 2;
+INSERT INTO row_history (hid, oid, row_id, xact_id, deleted, data)
+    SELECT h.hid, o.oid, h.row_id, h.xact_id, h.deleted, h.data
+    FROM row_history_v2 h JOIN row_objects o
+      ON o.object_type = h.object_type AND o.object_id = h.object_id
+    ORDER BY h.hid;
+INSERT INTO rows (oid, seq, row_id, xact_id, hid)
+    SELECT o.oid, r.seq, r.row_id, r.xact_id, r.hid
+    FROM rows_v2 r JOIN row_objects o
+      ON o.object_type = r.object_type AND o.object_id = r.object_id;
+DROP TABLE rows_v2;
+DROP TABLE row_history_v2;
+";
