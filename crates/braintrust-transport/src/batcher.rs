@@ -24,9 +24,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use braintrust_core::attachment::{Attachment, attachments_in};
 use braintrust_core::mask::masking_function;
-use braintrust_core::merge::merge_row_batch;
-use braintrust_core::row::{Row, RowKey};
-use braintrust_core::span::{ObjectRef, PendingKind, PendingRow};
+use braintrust_core::row::Row;
+use braintrust_core::span::{ObjectRef, PendingKind, PendingRow, RowBatch};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
 use serde_json::{Map, Value, json};
 
@@ -522,7 +521,7 @@ struct Prepared {
     limit: PayloadLimit,
     rows: Vec<Row>,
     /// Attachments by the key of the row referencing them (empty when there are none).
-    attachments: HashMap<RowKey, Vec<Attachment>>,
+    attachments: HashMap<usize, Vec<Attachment>>,
     /// The organisation id, when there are attachments.
     org_id: Option<Arc<str>>,
 }
@@ -749,9 +748,10 @@ impl Worker {
                 let overflow = (limit.overflow && batch.body.len() > limit.max_bytes)
                     .then(|| rows.iter().map(overflow_row_meta).collect());
                 let uploads = match (&org_id, attachments.is_empty()) {
-                    (Some(org_id), false) => rows
-                        .iter()
-                        .filter_map(|row| attachments.remove(&row.key()))
+                    (Some(org_id), false) => batch
+                        .range
+                        .clone()
+                        .filter_map(|i| attachments.remove(&i))
                         .flatten()
                         .map(|attachment| UploadJob {
                             attachment,
@@ -801,8 +801,9 @@ impl Worker {
         let mut unresolved = 0u64;
         let mut resolve_error = String::new();
         let mut failed_objects: Vec<ObjectRef> = Vec::new();
-        let mut rows = Vec::with_capacity(pending.len());
-        let mut attachments: HashMap<RowKey, Vec<Attachment>> = HashMap::new();
+        // Rows merge by key as they are built; a span's logs and end fold into its first row.
+        let mut batch = RowBatch::new();
+        let mut attachments: HashMap<usize, Vec<Attachment>> = HashMap::new();
         for Queued {
             row,
             attachments: mut referenced,
@@ -827,15 +828,13 @@ impl Worker {
                 }
             }
             // Deferred fields are computed here; the attachments they make join the row's.
-            let (row, made) = row.into_row_and_attachments();
-            referenced.extend(made);
+            let i = batch.push(row, &mut referenced);
             if !referenced.is_empty() {
-                attachments.entry(row.key()).or_default().extend(referenced);
+                attachments.entry(i).or_default().extend(referenced);
             }
-            rows.push(row);
         }
         self.delivery.fail(unresolved, resolve_error);
-        if rows.is_empty() {
+        if batch.added() == 0 {
             return None;
         }
         let org_id = if attachments.is_empty() {
@@ -853,8 +852,8 @@ impl Worker {
                 }
             }
         };
-        let before = rows.len();
-        let mut rows = merge_row_batch(rows);
+        let before = batch.added();
+        let mut rows = batch.into_rows();
         self.delivery
             .counters
             .merged
