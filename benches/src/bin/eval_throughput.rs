@@ -7,7 +7,9 @@
 //!    `tokio::time::sleep` (`tokio_timer_concurrency_efficiency`), whose millisecond ticks make
 //!    a 10 ms sleep last about 11.3 ms. `mean_task_sleep_ms` is how long the sleeps lasted and
 //!    `slot_utilization` the share of the 10 slots' time spent inside tasks: what the runner
-//!    itself loses is `1 - slot_utilization`.
+//!    itself loses is `1 - slot_utilization`. `machine_sleep_efficiency` is the same ratio for
+//!    one thread doing nothing but 200 such sleeps (`std::thread::sleep`): the ceiling this
+//!    machine's timers put on any runner's efficiency.
 //!
 //! Both run in the baselines' local mode (`no_send_logs`: nothing is sent) and again logging
 //! every span to an in-process braintrust-local. Prints one JSON line
@@ -21,7 +23,7 @@
 //! ```
 
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use braintrust::env_file::EnvLookup;
 use braintrust::object::ObjectIds;
@@ -155,6 +157,14 @@ fn run(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
             slept / 1e9 / (args.concurrency as f64 * r.summary.cases_seconds),
         )
     };
+    let machine_sleep_efficiency = {
+        let sleep = Duration::from_millis(args.sleep_ms);
+        let started = Instant::now();
+        for _ in 0..200 {
+            std::thread::sleep(sleep);
+        }
+        200.0 * sleep.as_secs_f64() / started.elapsed().as_secs_f64()
+    };
     let local_sync = sync_run(false)?;
     let local_async = async_run(false, Timer::Precise)?;
     let (mean_sleep_ms, slot_use) = sleep_stats(&local_async);
@@ -192,6 +202,7 @@ fn run(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
         "rows_acknowledged": rows,
         "mean_task_sleep_ms": round3(mean_sleep_ms),
         "slot_utilization": round3(slot_use),
+        "machine_sleep_efficiency": round3(machine_sleep_efficiency),
         "tokio_timer_concurrency_efficiency": round3(ideal / tokio_async.summary.cases_seconds),
         "tokio_timer_mean_task_sleep_ms": round3(tokio_sleep_ms),
         "tokio_timer_slot_utilization": round3(tokio_slot_use),
