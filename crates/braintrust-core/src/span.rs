@@ -328,28 +328,13 @@ impl PendingRow {
                 }
                 Row::from_map(map)
             }
-            PendingKind::SpanUpdate { span, fields } => {
+            kind @ (PendingKind::SpanUpdate { .. } | PendingKind::SpanEnd { .. }) => {
                 let mut map = Map::new();
-                span.write_to(&mut map);
-                write_ids(&mut map);
-                map.extend(fields);
-                map.insert("_is_merge".into(), Value::Bool(true));
-                Row::from_map(map)
-            }
-            PendingKind::SpanEnd {
-                span,
-                end,
-                fields,
-                output,
-                deferred,
-            } => {
-                let mut map = Map::new();
-                span.write_to(&mut map);
-                write_ids(&mut map);
-                merge_fields(
-                    &mut map,
-                    end_body(end, fields, output, deferred, attachments),
-                );
+                if let Ok((span, body)) = kind.into_span_body(attachments) {
+                    span.write_to(&mut map);
+                    write_ids(&mut map);
+                    merge_fields(&mut map, body);
+                }
                 map.insert("_is_merge".into(), Value::Bool(true));
                 Row::from_map(map)
             }
@@ -357,26 +342,41 @@ impl PendingRow {
     }
 }
 
-/// The fields of a span's end row besides the span's and object's ids.
-fn end_body(
-    end: SystemTime,
-    fields: Map<String, Value>,
-    output: Option<Value>,
-    deferred: Option<DeferredEvent>,
-    attachments: &mut Vec<Attachment>,
-) -> Map<String, Value> {
-    let mut body = Map::new();
-    let mut metrics = Map::new();
-    metrics.insert("end".into(), seconds(end));
-    body.insert("metrics".into(), Value::Object(metrics));
-    merge_fields(&mut body, fields);
-    if let Some(output) = output {
-        body.insert("output".into(), output);
+impl PendingKind {
+    /// A span's later row (a log or its end) as its span and the fields it merges into the
+    /// span's first row, without the span's and object's ids (running a [`DeferredEvent`]).
+    /// Other kinds come back unchanged.
+    // The error is the kind handed back as it came; boxing it would allocate per row.
+    #[allow(clippy::result_large_err)]
+    fn into_span_body(
+        self,
+        attachments: &mut Vec<Attachment>,
+    ) -> Result<(Arc<SpanIdentity>, Map<String, Value>), PendingKind> {
+        match self {
+            PendingKind::SpanUpdate { span, fields } => Ok((span, fields)),
+            PendingKind::SpanEnd {
+                span,
+                end,
+                fields,
+                output,
+                deferred,
+            } => {
+                let mut body = Map::new();
+                let mut metrics = Map::new();
+                metrics.insert("end".into(), seconds(end));
+                body.insert("metrics".into(), Value::Object(metrics));
+                merge_fields(&mut body, fields);
+                if let Some(output) = output {
+                    body.insert("output".into(), output);
+                }
+                if let Some(deferred) = deferred {
+                    merge_fields(&mut body, deferred.compute(attachments));
+                }
+                Ok((span, body))
+            }
+            other => Err(other),
+        }
     }
-    if let Some(deferred) = deferred {
-        merge_fields(&mut body, deferred.compute(attachments));
-    }
-    body
 }
 
 /// Builds a batch of pending rows into one row per key: what [`merge_row_batch`] gives for
@@ -411,23 +411,15 @@ impl RowBatch {
             && !self.rows[*i].is_merge()
         {
             let i = *i;
-            let (span, body) = match kind {
-                PendingKind::SpanUpdate { span, fields } => (span, fields),
-                PendingKind::SpanEnd {
-                    span,
-                    end,
-                    fields,
-                    output,
-                    deferred,
-                } => (span, end_body(end, fields, output, deferred, attachments)),
-                kind => return self.push_row(PendingRow { object, kind }.build(attachments)),
+            let kind = match kind.into_span_body(attachments) {
+                Ok((_, body)) if !body.contains_key("id") => {
+                    merge_row_into(self.rows[i].as_map_mut(), body);
+                    return i;
+                }
+                // A log naming another row id is a row of its own.
+                Ok((span, body)) => PendingKind::SpanUpdate { span, fields: body },
+                Err(kind) => kind,
             };
-            if !body.contains_key("id") {
-                merge_row_into(self.rows[i].as_map_mut(), body);
-                return i;
-            }
-            // A log naming another row id is a row of its own.
-            let kind = PendingKind::SpanUpdate { span, fields: body };
             return self.push_row(PendingRow { object, kind }.build(attachments));
         }
         let started = match &kind {
