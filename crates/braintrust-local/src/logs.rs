@@ -149,7 +149,14 @@ fn validate_row<'a>(i: usize, row: &'a RawValue) -> Result<RowWrite<'a>, ApiErro
     };
     // Large fields: the kind of value shows in its first byte.
     let starts_ok = |field: &str, firsts: &[u8], expected: &str| match raw.get(field) {
-        Some(v) if !is_null(v) && !firsts.contains(&v.get().as_bytes()[0]) => {
+        Some(v)
+            if !is_null(v)
+                && !v
+                    .get()
+                    .as_bytes()
+                    .first()
+                    .is_some_and(|b| firsts.contains(b)) =>
+        {
             Err(bad(format!("`{field}` must be {expected}")))
         }
         _ => Ok(()),
