@@ -17,20 +17,22 @@ use crate::error::ApiError;
 use crate::store::RowWrite;
 
 pub(crate) async fn logs3(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult {
-    let rows = rows_field(&body).map_err(|e| ApiError::bad_request(e.message))?;
+    let rows = rows_field(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
     match rows.get().as_bytes().first() {
         Some(b'[') => ingest(&state, rows),
         Some(b'{') => {
             let reference: Map<String, Value> = serde_json::from_str(rows.get())
                 .map_err(|e| ApiError::bad_request(format!("`rows`: {e}")))?;
             let (key, bytes) = overflow_payload(&state, &reference)?;
-            let rows = rows_field(&bytes)
-                .ok()
-                .filter(|rows| rows.get().starts_with('['))
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!("overflow payload `{key}` has no `rows` array"))
-                })?;
-            ingest(&state, rows)
+            match rows_field(&bytes) {
+                Ok(rows) if rows.get().starts_with('[') => ingest(&state, rows),
+                Ok(_) | Err(BodyError::MissingRows) => Err(ApiError::bad_request(format!(
+                    "overflow payload `{key}` has no `rows` array"
+                ))),
+                Err(e) => Err(ApiError::bad_request(format!(
+                    "overflow payload `{key}`: {e}"
+                ))),
+            }
         }
         _ => Err(ApiError::bad_request(
             "`rows` must be an array of rows or a logs3_overflow reference",
@@ -39,29 +41,32 @@ pub(crate) async fn logs3(State(state): State<Arc<AppState>>, body: Bytes) -> Ap
 }
 
 /// Why a body's `rows` could not be found.
-struct BodyError {
-    message: String,
+#[derive(Debug, thiserror::Error)]
+enum BodyError {
+    #[error("missing `rows`")]
+    MissingRows,
+    #[error("request body must be a JSON object")]
+    NotAnObject,
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(serde_json::Error),
 }
 
 /// The `rows` member of a JSON object body, unparsed.
 fn rows_field(body: &[u8]) -> Result<&RawValue, BodyError> {
-    let bad = |message: String| BodyError { message };
     let first = body.iter().find(|b| !b.is_ascii_whitespace());
     if first != Some(&b'{') {
         // Say why, as for other bodies: nothing, not JSON, or not an object.
         return match first {
-            None => Err(bad("missing `rows`".into())),
+            None => Err(BodyError::MissingRows),
             Some(_) => match serde_json::from_slice::<&RawValue>(body) {
-                Ok(_) => Err(bad("request body must be a JSON object".into())),
-                Err(e) => Err(bad(format!("request body is not valid JSON: {e}"))),
+                Ok(_) => Err(BodyError::NotAnObject),
+                Err(e) => Err(BodyError::InvalidJson(e)),
             },
         };
     }
-    let mut members: IndexMap<String, &RawValue> = serde_json::from_slice(body)
-        .map_err(|e| bad(format!("request body is not valid JSON: {e}")))?;
-    members
-        .shift_remove("rows")
-        .ok_or_else(|| bad("missing `rows`".into()))
+    let mut members: IndexMap<String, &RawValue> =
+        serde_json::from_slice(body).map_err(BodyError::InvalidJson)?;
+    members.shift_remove("rows").ok_or(BodyError::MissingRows)
 }
 
 /// Validates every row, then writes them all in one transaction.
@@ -94,17 +99,11 @@ fn overflow_payload(
     let bytes = state.store().blob(key)?.ok_or_else(|| {
         ApiError::bad_request(format!("overflow payload `{key}` was not uploaded"))
     })?;
-    if let Err(e) = rows_field(&bytes) {
-        return Err(ApiError::bad_request(format!(
-            "overflow payload `{key}`: {}",
-            e.message
-        )));
-    }
     Ok((key.to_owned(), bytes))
 }
 
 /// Fields checked by parsing them (all small); the large ones are checked by their first byte.
-const PARSED_FIELDS: [&str; 12] = [
+const PARSED_FIELDS: [&str; 15] = [
     "id",
     "experiment_id",
     "dataset_id",
@@ -117,6 +116,9 @@ const PARSED_FIELDS: [&str; 12] = [
     "span_parents",
     "scores",
     "metrics",
+    "_is_merge",
+    "_object_delete",
+    "_merge_paths",
 ];
 
 fn validate_row<'a>(i: usize, row: &'a RawValue) -> Result<RowWrite<'a>, ApiError> {
@@ -127,13 +129,10 @@ fn validate_row<'a>(i: usize, row: &'a RawValue) -> Result<RowWrite<'a>, ApiErro
     let raw: IndexMap<String, &RawValue> =
         serde_json::from_str(row.get()).map_err(|e| bad(e.to_string()))?;
     let mut parsed = Map::new();
-    for key in PARSED_FIELDS
-        .iter()
-        .chain(&["_is_merge", "_object_delete", "_merge_paths"])
-    {
-        if let Some(value) = raw.get(*key) {
+    for key in PARSED_FIELDS {
+        if let Some(value) = raw.get(key) {
             let value: Value = serde_json::from_str(value.get()).map_err(|e| bad(e.to_string()))?;
-            parsed.insert((*key).to_owned(), value);
+            parsed.insert(key.to_owned(), value);
         }
     }
     let row_id = match parsed.get("id") {

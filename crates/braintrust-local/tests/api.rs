@@ -406,6 +406,36 @@ fn overflow_uploads_go_through_a_signed_url_on_the_server() {
     assert_eq!(rows[0]["input"].as_str().unwrap().len(), 10_000);
 }
 
+#[test]
+fn overflow_payloads_without_a_rows_array_are_rejected() {
+    let (server, http) = server();
+    let anonymous = Http::new(server.url(), None);
+    for (payload, expected) in [
+        (&b"{\"api_version\": 2}"[..], "has no `rows` array"),
+        (&b"{\"rows\": {\"a\": 1}}"[..], "has no `rows` array"),
+        (&b"{\"rows\": [1,"[..], "is not valid JSON"),
+        (&b"[1]"[..], "must be a JSON object"),
+    ] {
+        let grant = ok(http.post("/logs3/overflow", &json!({"size_bytes": payload.len()})));
+        let url = grant["signedUrl"].as_str().unwrap();
+        ok(anonymous.send("PUT", url, Some(payload), &[]));
+        let reference = json!({"rows": {"type": "logs3_overflow", "key": grant["key"]}});
+        let response = http.post("/logs3", &reference);
+        assert_eq!(response.status, 400);
+        let error = response.body["error"].as_str().unwrap();
+        assert!(
+            error.contains("overflow payload") && error.contains(expected),
+            "{error}"
+        );
+    }
+    assert!(
+        server
+            .rows(&ObjectIds::project_logs("p"))
+            .unwrap()
+            .is_empty()
+    );
+}
+
 fn seed_trace(http: &Http, object: Value, n: usize) {
     let rows: Vec<Value> = (0..n)
         .map(|i| {
