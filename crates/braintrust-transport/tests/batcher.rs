@@ -6,7 +6,7 @@ use braintrust_core::event::{Event, SpanAttributes};
 use braintrust_core::id::IdFormat;
 use braintrust_core::object::ObjectIds;
 use braintrust_core::row::{Row, SpanIdentity};
-use braintrust_local::LocalServer;
+use braintrust_local::{Fault, LocalServer};
 use braintrust_transport::batcher::{Batcher, BatcherOptions, FlushError};
 use serde_json::json;
 
@@ -244,4 +244,48 @@ fn dropping_the_batcher_finishes_attachment_uploads() {
         statuses[0].json.as_ref().unwrap()["status"],
         json!({"upload_status": "done"})
     );
+}
+
+#[test]
+fn a_spans_rows_in_later_chunks_arrive_after_its_first_row() {
+    let server = LocalServer::builder()
+        .record_requests(true)
+        .start()
+        .unwrap();
+    let mut o = options(&server);
+    // One row per request and a chunk every 20 rows: a span's rows land in different chunks,
+    // whose requests would race if chunks were not kept in order.
+    o.config.batch_size = 1;
+    let batcher = Batcher::start(o).unwrap();
+    let rows = span_rows("e", 60);
+    // The first span's first row is slow to land; its later rows must still wait for it.
+    server.inject_fault("/logs3", Fault::Delay(Duration::from_millis(200)), 1);
+    for phase in 0..3 {
+        for row in rows.iter().skip(phase).step_by(3) {
+            assert!(batcher.enqueue(row.clone()));
+        }
+    }
+    batcher.flush().unwrap();
+    let mut seen = std::collections::HashSet::new();
+    for request in server
+        .recorded_requests()
+        .iter()
+        .filter(|r| r.path == "/logs3")
+    {
+        for row in request.json.as_ref().unwrap()["rows"].as_array().unwrap() {
+            let id = row["id"].as_str().unwrap().to_owned();
+            let merge = row["_is_merge"].as_bool() == Some(true);
+            assert!(
+                seen.contains(&id) || !merge,
+                "a merge row arrived first: {row}"
+            );
+            seen.insert(id);
+        }
+    }
+    let stored = server.rows(&ObjectIds::experiment("e")).unwrap();
+    assert_eq!(stored.len(), 60);
+    for row in &stored {
+        assert_eq!(row["output"], row["input"]["i"].as_u64().unwrap() * 2);
+        assert!(row["metrics"]["end"].is_number(), "{row}");
+    }
 }
