@@ -3,7 +3,9 @@
 //! * `ci`: everything `.ci/run` checks, in order: formatting, clippy with warnings denied, the
 //!   whole test suite (unit, integration, doc tests), and the docs with warnings denied. The
 //!   last line totals the test results: `tests: N passed, M failed, K skipped`. When the
-//!   conformance data is present it then runs the llm-span conformance suite.
+//!   conformance data is present it then runs the llm-span conformance suite. With
+//!   `XTASK_LOW_DISK=1` (set by `.ci/run`) the clippy steps build into `target/ci-check`, which
+//!   is removed before the tests build, so the two builds never take disk space at once.
 //! * `conformance [--spec DIR] [--cassettes DIR]`: the llm-span conformance suite (defaults
 //!   `../shared/conformance/spec` and `../shared/conformance/cassettes`, or under
 //!   `BRAINTRUST_CONFORMANCE_DIR`): one line per case, then `N passed, M failed`.
@@ -97,6 +99,8 @@ struct Step {
     name: &'static str,
     /// Whether the step runs tests whose `test result:` lines are totalled.
     counts_tests: bool,
+    /// Whether the step only checks (clippy): its build is not reused by later steps.
+    check_only: bool,
     args: &'static [&'static str],
     env: &'static [(&'static str, &'static str)],
 }
@@ -106,12 +110,14 @@ fn ci_steps() -> Vec<Step> {
         Step {
             name: "format",
             counts_tests: false,
+            check_only: false,
             args: &["fmt", "--all", "--check"],
             env: &[],
         },
         Step {
             name: "clippy",
             counts_tests: false,
+            check_only: true,
             args: &[
                 "clippy",
                 "--workspace",
@@ -127,6 +133,7 @@ fn ci_steps() -> Vec<Step> {
         Step {
             name: "providers without features",
             counts_tests: false,
+            check_only: true,
             args: &[
                 "clippy",
                 "-p",
@@ -141,6 +148,7 @@ fn ci_steps() -> Vec<Step> {
         Step {
             name: "providers with bedrock only",
             counts_tests: false,
+            check_only: true,
             args: &[
                 "clippy",
                 "-p",
@@ -157,6 +165,7 @@ fn ci_steps() -> Vec<Step> {
         Step {
             name: "providers with the client wrappers only",
             counts_tests: false,
+            check_only: true,
             args: &[
                 "clippy",
                 "-p",
@@ -173,18 +182,21 @@ fn ci_steps() -> Vec<Step> {
         Step {
             name: "tests",
             counts_tests: true,
+            check_only: false,
             args: &["test", "--workspace", "--all-features", "--all-targets"],
             env: &[],
         },
         Step {
             name: "doc tests",
             counts_tests: true,
+            check_only: false,
             args: &["test", "--workspace", "--all-features", "--doc"],
             env: &[],
         },
         Step {
             name: "docs",
             counts_tests: false,
+            check_only: false,
             args: &["doc", "--workspace", "--no-deps", "--all-features"],
             env: &[("RUSTDOCFLAGS", "--cfg docsrs -D warnings")],
         },
@@ -223,13 +235,28 @@ impl Totals {
     }
 }
 
+/// Where check-only steps build when disk space is short (`XTASK_LOW_DISK=1`).
+const CHECK_TARGET_DIR: &str = "target/ci-check";
+
 fn run_steps(steps: &[Step]) -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let low_disk = std::env::var_os("XTASK_LOW_DISK").is_some_and(|v| v == "1");
+    let check_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(CHECK_TARGET_DIR);
     let mut totals = Totals::default();
     for step in steps {
+        if low_disk
+            && !step.check_only
+            && check_dir.exists()
+            && let Err(e) = std::fs::remove_dir_all(&check_dir)
+        {
+            eprintln!("==> could not remove {}: {e}", check_dir.display());
+        }
         let started = Instant::now();
         eprintln!("==> {}: cargo {}", step.name, step.args.join(" "));
-        let status = run(&cargo, step, &mut totals);
+        let target_dir = (low_disk && step.check_only).then_some(check_dir.as_path());
+        let status = run(&cargo, step, target_dir, &mut totals);
         match status {
             Ok(s) if s.success() => {
                 eprintln!("==> {} ok ({:.0?})", step.name, started.elapsed());
@@ -250,9 +277,17 @@ fn run_steps(steps: &[Step]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn run(cargo: &str, step: &Step, totals: &mut Totals) -> std::io::Result<std::process::ExitStatus> {
+fn run(
+    cargo: &str,
+    step: &Step,
+    target_dir: Option<&std::path::Path>,
+    totals: &mut Totals,
+) -> std::io::Result<std::process::ExitStatus> {
     let mut command = Command::new(cargo);
     command.args(step.args).envs(step.env.iter().copied());
+    if let Some(dir) = target_dir {
+        command.env("CARGO_TARGET_DIR", dir);
+    }
     if !step.counts_tests {
         return command.status();
     }
