@@ -18,6 +18,7 @@
 //! # Ok::<(), braintrust_core::event::EventError>(())
 //! ```
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use serde_json::{Map, Number, Value};
@@ -103,8 +104,8 @@ impl FromStr for SpanType {
 /// `span_attributes` of a span: name, type, purpose and any extra keys.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SpanAttributes {
-    /// The span's name.
-    pub name: Option<String>,
+    /// The span's name (borrowed when it is a literal, as `#[traced]` gives it).
+    pub name: Option<Cow<'static, str>>,
     /// The span's type.
     pub span_type: Option<SpanType>,
     /// `"scorer"` for scorer spans and their descendants.
@@ -117,7 +118,7 @@ impl SpanAttributes {
     /// Attributes with a name.
     pub fn named(name: impl Into<String>) -> SpanAttributes {
         SpanAttributes {
-            name: Some(name.into()),
+            name: Some(Cow::Owned(name.into())),
             ..SpanAttributes::default()
         }
     }
@@ -132,7 +133,7 @@ impl SpanAttributes {
     pub fn to_map(&self) -> Map<String, Value> {
         let mut map = Map::new();
         if let Some(name) = &self.name {
-            map.insert("name".into(), Value::String(name.clone()));
+            map.insert("name".into(), Value::String(name.to_string()));
         }
         if let Some(t) = self.span_type {
             map.insert("type".into(), Value::String(t.as_str().into()));
@@ -151,7 +152,7 @@ impl SpanAttributes {
         let mut attrs = SpanAttributes::default();
         for (k, v) in map {
             match (k.as_str(), v) {
-                ("name", Value::String(s)) => attrs.name = Some(s.clone()),
+                ("name", Value::String(s)) => attrs.name = Some(Cow::Owned(s.clone())),
                 ("type", Value::String(s)) => attrs.span_type = Some(s.parse()?),
                 ("purpose", Value::String(s)) => attrs.purpose = Some(s.clone()),
                 ("name" | "type" | "purpose", Value::Null) => {}

@@ -6,6 +6,7 @@
 //! span id. `BRAINTRUST_OTEL_COMPAT=true` forces hex ids whatever the legacy setting says. Row ids
 //! are always UUID v4.
 
+use arrayvec::ArrayString;
 use std::sync::OnceLock;
 
 use crate::env_file::{EnvLookup, parse_bool};
@@ -75,14 +76,23 @@ pub fn new_row_id() -> String {
 
 /// A fresh UUID v4 in canonical hyphenated lowercase form.
 pub fn new_uuid_v4() -> String {
+    uuid_v4_text().to_string()
+}
+
+/// A generated id's text, kept inline (a UUID is the longest).
+pub(crate) type IdString = ArrayString<{ uuid::fmt::Hyphenated::LENGTH }>;
+
+/// A fresh UUID v4 (hyphenated lowercase), without allocating.
+pub(crate) fn uuid_v4_text() -> IdString {
     let mut bytes = [0u8; 16];
     fill_random(&mut bytes);
     let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    uuid::Builder::from_random_bytes(bytes)
+    let encoded = uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .hyphenated()
-        .encode_lower(&mut text)
-        .to_owned()
+        .encode_lower(&mut text);
+    // The text is exactly the capacity, so this never fails.
+    IdString::from(encoded).unwrap_or_default()
 }
 
 fn fill_random(bytes: &mut [u8]) {
@@ -93,6 +103,11 @@ fn fill_random(bytes: &mut [u8]) {
 }
 
 fn hex_id<const N: usize>() -> String {
+    hex_id_text::<N>().to_string()
+}
+
+/// `N` (at most 18) fresh random bytes, never all zero, as lowercase hex, without allocating.
+pub(crate) fn hex_id_text<const N: usize>() -> IdString {
     let mut bytes = [0u8; N];
     loop {
         fill_random(&mut bytes);
@@ -101,19 +116,27 @@ fn hex_id<const N: usize>() -> String {
             break;
         }
     }
-    to_hex(&bytes)
+    let mut text = IdString::new();
+    for c in hex_digits(&bytes) {
+        // Callers ask for at most 16 bytes (32 digits), so this never fails.
+        let _ = text.try_push(c);
+    }
+    text
 }
 
 /// Lowercase hex of `bytes`.
 pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    hex_digits(bytes).collect()
+}
+
+fn hex_digits(bytes: &[u8]) -> impl Iterator<Item = char> + '_ {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = Vec::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)]);
-        out.push(DIGITS[usize::from(b & 0xf)]);
-    }
-    // Only ASCII digits were written, so this never fails.
-    String::from_utf8(out).unwrap_or_default()
+    bytes.iter().flat_map(|b| {
+        [
+            char::from(DIGITS[usize::from(b >> 4)]),
+            char::from(DIGITS[usize::from(b & 0xf)]),
+        ]
+    })
 }
 
 /// Whether `s` is exactly `len` lowercase hex digits.

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use arrayvec::ArrayVec;
 use serde_json::{Map, Value};
 
 use crate::attachment::Attachment;
@@ -24,7 +25,7 @@ use crate::id::IdFormat;
 use crate::merge::{merge_fields, merge_row_into};
 use crate::object::{ObjectIds, ObjectType};
 use crate::origin::{CallerLocation, LOGGER_INSTRUMENTATION, span_context};
-use crate::row::{Row, RowKey, SpanIdentity, format_created, next_exec_counter};
+use crate::row::{Row, RowKey, SpanIdentity, SpanParents, format_created, next_exec_counter};
 use crate::span_components::{SlugObject, SlugVersion, SpanComponents, SpanObjectType, SpanRowIds};
 
 /// The object rows go to: known ids, or a project to resolve by name first.
@@ -213,7 +214,7 @@ pub enum PendingKind {
     /// A span's first row.
     SpanStart {
         /// The span.
-        span: Arc<SpanIdentity>,
+        span: SpanIdentity,
         /// Name, type and other attributes.
         attributes: SpanAttributes,
         /// `span_attributes.exec_counter`.
@@ -233,14 +234,14 @@ pub enum PendingKind {
     /// Fields logged on a span (a merge row).
     SpanUpdate {
         /// The span.
-        span: Arc<SpanIdentity>,
+        span: SpanIdentity,
         /// Validated fields.
         fields: Map<String, Value>,
     },
     /// A span's end (`metrics.end`), with any fields logged at the end in the same row.
     SpanEnd {
         /// The span.
-        span: Arc<SpanIdentity>,
+        span: SpanIdentity,
         /// End time.
         end: SystemTime,
         /// Validated fields logged with the end (usually none).
@@ -351,7 +352,7 @@ impl PendingKind {
     fn into_span_body(
         self,
         attachments: &mut Vec<Attachment>,
-    ) -> Result<(Arc<SpanIdentity>, Map<String, Value>), PendingKind> {
+    ) -> Result<(SpanIdentity, Map<String, Value>), PendingKind> {
         match self {
             PendingKind::SpanUpdate { span, fields } => Ok((span, fields)),
             PendingKind::SpanEnd {
@@ -388,9 +389,8 @@ impl PendingKind {
 pub struct RowBatch {
     rows: Vec<Row>,
     by_key: HashMap<RowKey, usize>,
-    /// Spans whose first row is in `rows`, by the address of their identity (the `Arc` held here
-    /// keeps that address from being reused), with their object.
-    spans: HashMap<usize, (Arc<SpanIdentity>, Option<ObjectRef>, usize)>,
+    /// Spans whose first row is in `rows`, by their identity's serial number, with their object.
+    spans: HashMap<u64, (Option<ObjectRef>, usize)>,
     added: usize,
 }
 
@@ -406,7 +406,7 @@ impl RowBatch {
         self.added += 1;
         let PendingRow { object, kind } = row;
         if let PendingKind::SpanUpdate { span, .. } | PendingKind::SpanEnd { span, .. } = &kind
-            && let Some((_, start_object, i)) = self.spans.get(&identity_address(span))
+            && let Some((start_object, i)) = self.spans.get(&span.serial())
             && same_object(start_object, &object)
             && !self.rows[*i].is_merge()
         {
@@ -431,10 +431,9 @@ impl RowBatch {
         // Later rows fold in only where they would merge: a first row logged with another id
         // is a row of its own.
         if let Some(span) = started
-            && self.rows[i].as_map().get("id").and_then(Value::as_str) == Some(&span.row_id)
+            && self.rows[i].as_map().get("id").and_then(Value::as_str) == Some(span.row_id())
         {
-            self.spans
-                .insert(identity_address(&span), (span, start_object, i));
+            self.spans.insert(span.serial(), (start_object, i));
         }
         i
     }
@@ -467,10 +466,6 @@ impl RowBatch {
     pub fn into_rows(self) -> Vec<Row> {
         self.rows
     }
-}
-
-fn identity_address(span: &Arc<SpanIdentity>) -> usize {
-    Arc::as_ptr(span) as usize
 }
 
 fn same_object(a: &Option<ObjectRef>, b: &Option<ObjectRef>) -> bool {
@@ -630,12 +625,14 @@ impl fmt::Debug for DeferredEvent {
 
 /// A span's `input` as a traced call captured it: turned into JSON when the row is built, on
 /// the sender's thread, so the caller does not build a map per call.
+// Boxing the arguments would cost the allocation they are held inline to avoid.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum CapturedInput {
     /// A ready value.
     Value(Value),
     /// Named arguments, logged as an object in this order.
-    Args(Vec<(&'static str, Value)>),
+    Args(CapturedArgs),
 }
 
 impl CapturedInput {
@@ -653,11 +650,63 @@ impl CapturedInput {
         match self {
             CapturedInput::Value(value) => value,
             CapturedInput::Args(args) => Value::Object(
-                args.into_iter()
+                args.inline
+                    .into_iter()
+                    .chain(args.more)
                     .map(|(name, value)| (name.to_owned(), value))
                     .collect(),
             ),
         }
+    }
+}
+
+/// How many arguments [`CapturedArgs`] holds without allocating.
+const INLINE_ARGS: usize = 3;
+
+/// The named arguments of a traced call, in order. The first three are held inline, so
+/// capturing a typical call allocates nothing.
+#[derive(Debug, Clone, Default)]
+pub struct CapturedArgs {
+    inline: ArrayVec<(&'static str, Value), INLINE_ARGS>,
+    more: Vec<(&'static str, Value)>,
+}
+
+impl CapturedArgs {
+    /// No arguments.
+    pub fn new() -> CapturedArgs {
+        CapturedArgs::default()
+    }
+
+    /// Adds an argument after the others.
+    pub fn push(&mut self, name: &'static str, value: Value) {
+        if let Err(full) = self.inline.try_push((name, value)) {
+            self.more.push(full.element());
+        }
+    }
+
+    /// How many arguments there are.
+    pub fn len(&self) -> usize {
+        self.inline.len() + self.more.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The arguments, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &(&'static str, Value)> {
+        self.inline.iter().chain(self.more.iter())
+    }
+}
+
+impl FromIterator<(&'static str, Value)> for CapturedArgs {
+    fn from_iter<I: IntoIterator<Item = (&'static str, Value)>>(iter: I) -> CapturedArgs {
+        let mut args = CapturedArgs::new();
+        for (name, value) in iter {
+            args.push(name, value);
+        }
+        args
     }
 }
 
@@ -674,8 +723,15 @@ impl StartSpan {
 
     /// The span's name (default: `root` for root spans, `subspan` for children).
     pub fn name(mut self, name: impl Into<String>) -> StartSpan {
-        self.attributes.name = Some(name.into());
+        self.attributes.name = Some(Cow::Owned(name.into()));
         self
+    }
+
+    /// Options with a name known at compile time, kept without copying it.
+    pub fn named_static(name: &'static str) -> StartSpan {
+        let mut options = StartSpan::new();
+        options.attributes.name = Some(Cow::Borrowed(name));
+        options
     }
 
     /// The span's type.
@@ -915,7 +971,7 @@ pub struct Span {
 struct SpanInner {
     sink: Arc<dyn SpanSink>,
     object: ObjectRef,
-    identity: Arc<SpanIdentity>,
+    identity: SpanIdentity,
     propagated_event: Option<Arc<Map<String, Value>>>,
     set_current: bool,
     ended: AtomicBool,
@@ -944,9 +1000,9 @@ impl fmt::Debug for Span {
             None => f.write_str("Span(noop)"),
             Some(inner) => f
                 .debug_struct("Span")
-                .field("id", &inner.identity.row_id)
-                .field("span_id", &inner.identity.span_id)
-                .field("root_span_id", &inner.identity.root_span_id)
+                .field("id", &inner.identity.row_id())
+                .field("span_id", &inner.identity.span_id())
+                .field("root_span_id", &inner.identity.root_span_id())
                 .field("object", &inner.object)
                 .finish(),
         }
@@ -1025,9 +1081,9 @@ impl Span {
             input,
             deferred,
         } = options;
-        let is_root = identity.span_parents.is_empty();
+        let is_root = identity.is_root();
         if attributes.name.is_none() {
-            attributes.name = Some(if is_root { "root" } else { "subspan" }.to_owned());
+            attributes.name = Some(Cow::Borrowed(if is_root { "root" } else { "subspan" }));
         }
         if is_root && attributes.span_type.is_none() {
             attributes.span_type = sink.default_root_type();
@@ -1066,7 +1122,7 @@ impl Span {
         // An `id` logged at start names the span's row (an upsert id).
         let mut identity = identity;
         if let Some(Value::String(id)) = fields.remove("id") {
-            identity.row_id = id;
+            identity = identity.with_row_id(&id);
         }
         // An input given on its own is merged like an event's when the fields hold one too.
         let input = match input {
@@ -1078,7 +1134,6 @@ impl Span {
             }
             other => other,
         };
-        let identity = Arc::new(identity);
         crate::context::enable();
         sink.submit(PendingRow {
             object: Some(object.clone()),
@@ -1110,24 +1165,26 @@ impl Span {
 
     /// The row id (`""` for the no-op span).
     pub fn id(&self) -> &str {
-        self.inner.as_ref().map_or("", |i| &i.identity.row_id)
+        self.inner.as_ref().map_or("", |i| i.identity.row_id())
     }
 
     /// The span id (`""` for the no-op span).
     pub fn span_id(&self) -> &str {
-        self.inner.as_ref().map_or("", |i| &i.identity.span_id)
+        self.inner.as_ref().map_or("", |i| i.identity.span_id())
     }
 
     /// The trace id (`""` for the no-op span).
     pub fn root_span_id(&self) -> &str {
-        self.inner.as_ref().map_or("", |i| &i.identity.root_span_id)
+        self.inner
+            .as_ref()
+            .map_or("", |i| i.identity.root_span_id())
     }
 
     /// The parent span ids (empty for roots and the no-op span).
-    pub fn span_parents(&self) -> &[String] {
+    pub fn span_parents(&self) -> SpanParents<'_> {
         self.inner
             .as_ref()
-            .map_or(&[][..], |i| &i.identity.span_parents)
+            .map_or_else(SpanParents::default, |i| i.identity.span_parents())
     }
 
     /// The object the span writes to (`None` for the no-op span).
@@ -1164,7 +1221,7 @@ impl Span {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
-        for row in feedback.into_rows(&inner.identity.row_id)? {
+        for row in feedback.into_rows(inner.identity.row_id())? {
             inner.sink.submit(PendingRow {
                 object: Some(inner.object.clone()),
                 kind: PendingKind::Fields(row),
@@ -1298,9 +1355,9 @@ impl Span {
             object_type,
             object,
             row: Some(SpanRowIds {
-                row_id: inner.identity.row_id.clone(),
-                span_id: inner.identity.span_id.clone(),
-                root_span_id: inner.identity.root_span_id.clone(),
+                row_id: inner.identity.row_id().to_owned(),
+                span_id: inner.identity.span_id().to_owned(),
+                root_span_id: inner.identity.root_span_id().to_owned(),
             }),
             propagated_event: inner.propagated_event.as_deref().cloned(),
         })
@@ -1521,7 +1578,10 @@ mod tests {
 
     #[test]
     fn captured_arguments_become_an_input_object_in_order() {
-        let args = CapturedInput::Args(vec![("b", json!(2)), ("a", json!({"x": 1}))]);
+        let args = CapturedInput::Args(CapturedArgs::from_iter([
+            ("b", json!(2)),
+            ("a", json!({"x": 1})),
+        ]));
         assert_eq!(args.values().count(), 2);
         let value = args.into_value();
         let keys: Vec<_> = value
@@ -1531,13 +1591,30 @@ mod tests {
             .collect();
         assert_eq!(keys, ["b", "a"]);
         assert_eq!(value, json!({"b": 2, "a": {"x": 1}}));
+
+        // Past the inline ones, arguments keep their order.
+        let names = ["a", "b", "c", "d", "e"];
+        let many = CapturedArgs::from_iter(names.iter().map(|n| (*n, json!(n))));
+        assert_eq!(many.len(), 5);
+        let input = CapturedInput::Args(many);
+        assert_eq!(input.values().count(), 5);
+        let value = input.into_value();
+        let keys: Vec<_> = value
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.keys())
+            .collect();
+        assert_eq!(keys, names);
     }
 
     #[test]
     fn a_captured_input_is_deep_merged_with_an_event_input() {
         let options = StartSpan::named("f")
             .event(Event::new().input(json!({"from_event": 1})))
-            .captured_input(CapturedInput::Args(vec![("arg", json!(2))]));
+            .captured_input(CapturedInput::Args(CapturedArgs::from_iter([(
+                "arg",
+                json!(2),
+            )])));
         let (rows, span) = start(options);
         span.end_with_output(Some(json!("done")));
         let rows = rows.0.lock().unwrap_or_else(|e| e.into_inner());
@@ -1583,11 +1660,7 @@ mod row_batch_tests {
         v.as_object().cloned().unwrap_or_default()
     }
 
-    fn pending(
-        spans: &[Arc<SpanIdentity>],
-        object: &ObjectRef,
-        (span, kind, pick): Op,
-    ) -> PendingRow {
+    fn pending(spans: &[SpanIdentity], object: &ObjectRef, (span, kind, pick): Op) -> PendingRow {
         let span = spans[span % spans.len()].clone();
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + u64::from(pick));
         let kind = match kind % 3 {
@@ -1632,8 +1705,8 @@ mod row_batch_tests {
             ops in proptest::collection::vec((0usize..3, 0u8..3, 0u8..16), 0..12),
         ) {
             let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
-            let spans: Vec<Arc<SpanIdentity>> =
-                (0..3).map(|_| Arc::new(SpanIdentity::root(IdFormat::default()))).collect();
+            let spans: Vec<SpanIdentity> =
+                (0..3).map(|_| SpanIdentity::root(IdFormat::default())).collect();
             let built: Vec<Row> = ops
                 .iter()
                 .map(|op| pending(&spans, &object, *op).into_row())

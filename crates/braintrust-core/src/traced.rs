@@ -29,7 +29,7 @@ use serde_json::Value;
 
 use crate::context::{is_enabled, start_span};
 use crate::event::{Event, SpanType};
-use crate::span::{CapturedInput, Span, StartSpan};
+use crate::span::{CapturedArgs, CapturedInput, Span, StartSpan};
 
 impl From<&str> for StartSpan {
     fn from(name: &str) -> StartSpan {
@@ -252,22 +252,15 @@ pub mod __private {
     pub use serde_json::{Value, json};
 
     /// The arguments of a traced call, by parameter name.
-    #[derive(Debug)]
-    pub struct Input(Vec<(&'static str, Value)>);
-
-    impl Default for Input {
-        fn default() -> Input {
-            // Most functions take a handful of arguments: one allocation instead of regrowing.
-            Input(Vec::with_capacity(4))
-        }
-    }
+    #[derive(Debug, Default)]
+    pub struct Input(CapturedArgs);
 
     impl Input {
         /// Records one argument (nothing when it could not be captured). The JSON object is
         /// built later, on the sender's thread.
         pub fn arg(&mut self, name: &'static str, value: Option<Value>) {
             if let Some(value) = value {
-                self.0.push((name, value));
+                self.0.push(name, value);
             }
         }
     }

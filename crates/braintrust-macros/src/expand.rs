@@ -128,7 +128,7 @@ pub(crate) fn traced(args: TracedArgs, item: MaybeItemFn) -> TokenStream {
             quote!(#name)
         }
     };
-    let mut options = quote!(#private::StartSpan::named(#name));
+    let mut options = quote!(#private::StartSpan::named_static(#name));
     if let Some((variant, literal)) = &args.span_type {
         options = quote_spanned!(literal.span()=> #options.span_type(#private::SpanType::#variant));
     }
