@@ -46,6 +46,10 @@ impl From<String> for StartSpan {
 /// Runs `f` in a new span (`options` or just a name; type `function` unless set), current
 /// while `f` runs and ended when it returns or panics.
 pub fn traced<R>(options: impl Into<StartSpan>, f: impl FnOnce(&Span) -> R) -> R {
+    // Disabled: not even the options are built.
+    if !is_enabled() {
+        return f(&Span::noop());
+    }
     let span = start_traced_span(options.into());
     run_in_span(span, f, |_, _| {})
 }
@@ -58,6 +62,9 @@ where
     F: FnOnce(Span) -> Fut,
     Fut: Future,
 {
+    if !is_enabled() {
+        return f(Span::noop()).await;
+    }
     let span = start_traced_span(options.into());
     let future = f(span.clone());
     TracedFuture::new(span, future, |_: &Fut::Output, _: &mut Recorder| {}).await
