@@ -1576,19 +1576,25 @@ mod tests {
         assert!(rows[2].get("metrics").is_none());
     }
 
-    #[test]
-    fn captured_arguments_become_an_input_object_in_order() {
-        let args = CapturedInput::Args(CapturedArgs::from_iter([
-            ("b", json!(2)),
-            ("a", json!({"x": 1})),
-        ]));
-        assert_eq!(args.values().count(), 2);
-        let value = args.into_value();
-        let keys: Vec<_> = value
+    /// The JSON `input` of captured arguments, and its keys in order.
+    fn input_and_keys(args: CapturedArgs) -> (Value, Vec<String>) {
+        let count = args.len();
+        let input = CapturedInput::Args(args);
+        assert_eq!(input.values().count(), count);
+        let value = input.into_value();
+        let keys = value
             .as_object()
             .into_iter()
-            .flat_map(|m| m.keys())
+            .flat_map(|m| m.keys().cloned())
             .collect();
+        (value, keys)
+    }
+
+    #[test]
+    fn captured_arguments_become_an_input_object_in_order() {
+        let args = CapturedArgs::from_iter([("b", json!(2)), ("a", json!({"x": 1}))]);
+        assert_eq!(args.len(), 2);
+        let (value, keys) = input_and_keys(args);
         assert_eq!(keys, ["b", "a"]);
         assert_eq!(value, json!({"b": 2, "a": {"x": 1}}));
 
@@ -1596,15 +1602,9 @@ mod tests {
         let names = ["a", "b", "c", "d", "e"];
         let many = CapturedArgs::from_iter(names.iter().map(|n| (*n, json!(n))));
         assert_eq!(many.len(), 5);
-        let input = CapturedInput::Args(many);
-        assert_eq!(input.values().count(), 5);
-        let value = input.into_value();
-        let keys: Vec<_> = value
-            .as_object()
-            .into_iter()
-            .flat_map(|m| m.keys())
-            .collect();
+        let (value, keys) = input_and_keys(many);
         assert_eq!(keys, names);
+        assert_eq!(value["e"], "e");
     }
 
     #[test]
