@@ -114,11 +114,13 @@ impl ObjectIds {
     /// Reads the object a row belongs to. Experiment and dataset ids win over project ids
     /// (an experiment row may also carry its `project_id`).
     pub fn from_row(row: &Map<String, Value>) -> Option<ObjectIds> {
-        let text = |key: &str| {
-            row.get(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-        };
+        ObjectIds::from_fields(|key| row.get(key).and_then(Value::as_str))
+    }
+
+    /// Reads the object a row belongs to from its string fields, as [`ObjectIds::from_row`]
+    /// does: `text(key)` gives a field's value when it is a string.
+    pub fn from_fields<'a>(text: impl Fn(&str) -> Option<&'a str>) -> Option<ObjectIds> {
+        let text = |key: &str| text(key).filter(|s| !s.is_empty());
         if let Some(id) = text("experiment_id") {
             return Some(ObjectIds::experiment(id));
         }

@@ -1,15 +1,16 @@
 //! Row ingestion: `/logs3` (rows or an overflow reference), `/logs3/overflow` and the signed
 //! upload target.
 
-use std::borrow::Cow;
+mod body;
+
 use std::sync::Arc;
+
+use body::{BodyError, NumberObject, RowItem, RowsField, StringArray, conforms, rows_field, text};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use braintrust_core::id::new_uuid_v4;
 use braintrust_core::object::ObjectIds;
-use indexmap::IndexMap;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::app::{ApiResult, AppState, object_body, ok, query_map};
@@ -18,14 +19,12 @@ use crate::store::RowWrite;
 
 pub(crate) async fn logs3(State(state): State<Arc<AppState>>, body: Bytes) -> ApiResult {
     let rows = rows_field(&body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    match rows.get().as_bytes().first() {
-        Some(b'[') => ingest(&state, rows),
-        Some(b'{') => {
-            let reference: Map<String, Value> = serde_json::from_str(rows.get())
-                .map_err(|e| ApiError::bad_request(format!("`rows`: {e}")))?;
+    match rows {
+        RowsField::Rows(rows) => ingest(&state, rows),
+        RowsField::Object(reference) => {
             let (key, bytes) = overflow_payload(&state, &reference)?;
             match rows_field(&bytes) {
-                Ok(rows) if rows.get().starts_with('[') => ingest(&state, rows),
+                Ok(RowsField::Rows(rows)) => ingest(&state, rows),
                 Ok(_) | Err(BodyError::MissingRows) => Err(ApiError::bad_request(format!(
                     "overflow payload `{key}` has no `rows` array"
                 ))),
@@ -34,45 +33,14 @@ pub(crate) async fn logs3(State(state): State<Arc<AppState>>, body: Bytes) -> Ap
                 ))),
             }
         }
-        _ => Err(ApiError::bad_request(
+        RowsField::Other => Err(ApiError::bad_request(
             "`rows` must be an array of rows or a logs3_overflow reference",
         )),
     }
 }
 
-/// Why a body's `rows` could not be found.
-#[derive(Debug, thiserror::Error)]
-enum BodyError {
-    #[error("missing `rows`")]
-    MissingRows,
-    #[error("request body must be a JSON object")]
-    NotAnObject,
-    #[error("request body is not valid JSON: {0}")]
-    InvalidJson(serde_json::Error),
-}
-
-/// The `rows` member of a JSON object body, unparsed.
-fn rows_field(body: &[u8]) -> Result<&RawValue, BodyError> {
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    if first != Some(&b'{') {
-        // Say why, as for other bodies: nothing, not JSON, or not an object.
-        return match first {
-            None => Err(BodyError::MissingRows),
-            Some(_) => match serde_json::from_slice::<&RawValue>(body) {
-                Ok(_) => Err(BodyError::NotAnObject),
-                Err(e) => Err(BodyError::InvalidJson(e)),
-            },
-        };
-    }
-    let mut members: IndexMap<String, &RawValue> =
-        serde_json::from_slice(body).map_err(BodyError::InvalidJson)?;
-    members.shift_remove("rows").ok_or(BodyError::MissingRows)
-}
-
 /// Validates every row, then writes them all in one transaction.
-fn ingest(state: &AppState, rows: &RawValue) -> ApiResult {
-    let rows: Vec<&RawValue> = serde_json::from_str(rows.get())
-        .map_err(|e| ApiError::bad_request(format!("`rows`: {e}")))?;
+fn ingest(state: &AppState, rows: Vec<RowItem<'_>>) -> ApiResult {
     let writes = rows
         .into_iter()
         .enumerate()
@@ -102,121 +70,79 @@ fn overflow_payload(
     Ok((key.to_owned(), bytes))
 }
 
-/// Fields checked by parsing them (all small); the large ones are checked by their first byte.
-const PARSED_FIELDS: [&str; 15] = [
-    "id",
+/// The fields naming a row's object.
+const OBJECT_ID_FIELDS: [&str; 5] = [
     "experiment_id",
     "dataset_id",
     "project_id",
     "prompt_session_id",
     "log_id",
-    "span_id",
-    "root_span_id",
-    "created",
-    "span_parents",
-    "scores",
-    "metrics",
-    "_is_merge",
-    "_object_delete",
-    "_merge_paths",
 ];
 
-fn validate_row<'a>(i: usize, row: &'a RawValue) -> Result<RowWrite<'a>, ApiError> {
+/// Checks a row's fields without building values from them (small fields are checked by
+/// parsing them into nothing, large ones by their first byte) and takes its id and object.
+fn validate_row(i: usize, row: RowItem<'_>) -> Result<RowWrite<'_>, ApiError> {
     let bad = |msg: String| ApiError::bad_request(format!("rows[{i}]: {msg}"));
-    if !row.get().starts_with('{') {
+    let RowItem::Row(raw) = row else {
         return Err(bad("a row must be a JSON object".into()));
-    }
-    let raw: IndexMap<String, &RawValue> =
-        serde_json::from_str(row.get()).map_err(|e| bad(e.to_string()))?;
-    let mut parsed = Map::new();
-    for key in PARSED_FIELDS {
-        if let Some(value) = raw.get(key) {
-            let value: Value = serde_json::from_str(value.get()).map_err(|e| bad(e.to_string()))?;
-            parsed.insert(key.to_owned(), value);
-        }
-    }
-    let row_id = match parsed.get("id") {
-        Some(Value::String(id)) if !id.is_empty() => id.clone(),
+    };
+    let field = |key: &str| raw.get(key).map(|v| v.get());
+    let row_id = match field("id").map(text) {
+        Some(Some(id)) if !id.is_empty() => id.into_owned(),
         _ => return Err(bad("`id` must be a non-empty string".into())),
     };
-    let object = ObjectIds::from_row(&parsed).ok_or_else(|| {
+    let ids = OBJECT_ID_FIELDS.map(|key| field(key).and_then(text));
+    let object = ObjectIds::from_fields(|key| {
+        let at = OBJECT_ID_FIELDS.iter().position(|k| *k == key)?;
+        ids[at].as_deref()
+    })
+    .ok_or_else(|| {
         bad("missing object ids: expected `experiment_id`, `dataset_id`, `project_id` with `log_id: \"g\"`, or `prompt_session_id` with `log_id: \"x\"`".into())
     })?;
-    let kind_ok = |field: &str, ok: fn(&Value) -> bool, expected: &str| match parsed.get(field) {
-        Some(v) if !ok(v) => Err(bad(format!("`{field}` must be {expected}"))),
+    let check = |key: &str, ok: fn(&str) -> bool, expected: &str| match field(key) {
+        Some(v) if !ok(v) => Err(bad(format!("`{key}` must be {expected}"))),
         _ => Ok(()),
     };
     // Large fields: the kind of value shows in its first byte.
-    let starts_ok = |field: &str, firsts: &[u8], expected: &str| match raw.get(field) {
-        Some(v)
-            if !is_null(v)
-                && !v
-                    .get()
-                    .as_bytes()
-                    .first()
-                    .is_some_and(|b| firsts.contains(b)) =>
-        {
-            Err(bad(format!("`{field}` must be {expected}")))
-        }
-        _ => Ok(()),
-    };
-    kind_ok("_is_merge", Value::is_boolean, "a boolean")?;
-    kind_ok("_object_delete", Value::is_boolean, "a boolean")?;
-    kind_ok("span_id", Value::is_string, "a string")?;
-    kind_ok("root_span_id", Value::is_string, "a string")?;
-    kind_ok("created", Value::is_string, "a string")?;
-    kind_ok(
+    fn starts(v: &str, firsts: &[u8]) -> bool {
+        v == "null" || v.as_bytes().first().is_some_and(|b| firsts.contains(b))
+    }
+    let is_bool = |v: &str| v == "true" || v == "false";
+    let is_string = |v: &str| v.starts_with('"');
+    check("_is_merge", is_bool, "a boolean")?;
+    check("_object_delete", is_bool, "a boolean")?;
+    check("span_id", is_string, "a string")?;
+    check("root_span_id", is_string, "a string")?;
+    check("created", is_string, "a string")?;
+    check(
         "span_parents",
-        |v| null_or_array_of(v, Value::is_string),
+        conforms::<Option<StringArray>>,
         "null or an array of strings",
     )?;
-    starts_ok("tags", b"[", "null or an array")?;
-    starts_ok("metadata", b"{", "null or an object")?;
-    starts_ok("span_attributes", b"{", "null or an object")?;
-    kind_ok(
+    check("tags", |v| starts(v, b"["), "null or an array")?;
+    check("metadata", |v| starts(v, b"{"), "null or an object")?;
+    check("span_attributes", |v| starts(v, b"{"), "null or an object")?;
+    check(
         "scores",
-        null_or_object_of_numbers,
+        conforms::<Option<NumberObject>>,
         "an object of numbers or nulls",
     )?;
-    kind_ok(
+    check(
         "metrics",
-        null_or_object_of_numbers,
+        conforms::<Option<NumberObject>>,
         "an object of numbers or nulls",
     )?;
-    kind_ok(
+    check(
         "_merge_paths",
-        |v| null_or_array_of(v, |p| null_or_array_of(p, Value::is_string) && p.is_array()),
+        conforms::<Option<Vec<StringArray>>>,
         "an array of paths (arrays of strings)",
     )?;
-    starts_ok("_array_delete", b"[", "an array")?;
+    check("_array_delete", |v| starts(v, b"["), "an array")?;
     Ok(RowWrite {
         object,
         row_id,
-        fields: raw
-            .into_iter()
-            .map(|(key, value)| (key, Cow::Borrowed(value)))
-            .collect(),
+        fields: raw,
     })
-}
-
-fn is_null(value: &RawValue) -> bool {
-    value.get() == "null"
-}
-
-fn null_or_array_of(v: &Value, item: fn(&Value) -> bool) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Array(items) => items.iter().all(item),
-        _ => false,
-    }
-}
-
-fn null_or_object_of_numbers(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Object(map) => map.values().all(|x| x.is_number() || x.is_null()),
-        _ => false,
-    }
 }
 
 /// `POST /logs3/overflow`: hands out a signed URL (on this server) for an oversized payload.

@@ -8,8 +8,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 mod rows;
 
-pub(crate) use rows::RowWrite;
 use rows::{FILL_FROM_2, MIGRATE_FROM_2, RowIndex, is_control_field};
+pub(crate) use rows::{RawFields, RowWrite};
 use serde_json::{Map, Value};
 
 /// First transaction id handed out by a fresh store (19 decimal digits, like the service's).
@@ -552,7 +552,6 @@ fn merge_stored(
 mod tests {
     use super::*;
     use braintrust_core::object::ObjectIds;
-    use rows::RawFields;
     use serde_json::json;
     use serde_json::value::RawValue;
 
@@ -703,7 +702,7 @@ mod tests {
             serde_json::from_str::<indexmap::IndexMap<String, &RawValue>>(text)
                 .unwrap()
                 .into_iter()
-                .map(|(k, v)| (k, std::borrow::Cow::Borrowed(v)))
+                .map(|(k, v)| (k.into(), std::borrow::Cow::Borrowed(v)))
                 .collect();
         store
             .apply_rows(vec![RowWrite {

@@ -17,7 +17,8 @@ use serde_json::{Map, Value};
 use super::{RowPage, Store, StoreError, merge_stored, next_xact_id};
 
 /// A row's fields as JSON text: borrowed from a request, or owned when built by the server.
-pub(crate) type RawFields<'a> = IndexMap<String, Cow<'a, RawValue>>;
+pub(crate) type RawFields<'a> =
+    IndexMap<Cow<'a, str>, Cow<'a, RawValue>, foldhash::fast::RandomState>;
 
 /// A row write after validation: which object and row it targets, plus its fields.
 #[derive(Debug)]
@@ -36,7 +37,12 @@ impl RowWrite<'static> {
     ) -> Result<RowWrite<'static>, StoreError> {
         let fields = fields
             .into_iter()
-            .map(|(key, value)| Ok((key, Cow::Owned(serde_json::value::to_raw_value(&value)?))))
+            .map(|(key, value)| {
+                Ok((
+                    Cow::Owned(key),
+                    Cow::Owned(serde_json::value::to_raw_value(&value)?),
+                ))
+            })
             .collect::<Result<_, serde_json::Error>>()?;
         Ok(RowWrite {
             object,
@@ -174,7 +180,7 @@ fn push_member(out: &mut String, key: &str, value: &str) -> Result<(), StoreErro
 fn parse_fields(fields: RawFields<'_>) -> Result<Map<String, Value>, StoreError> {
     fields
         .into_iter()
-        .map(|(key, value)| Ok((key, serde_json::from_str(value.get())?)))
+        .map(|(key, value)| Ok((key.into_owned(), serde_json::from_str(value.get())?)))
         .collect()
 }
 
