@@ -92,23 +92,20 @@ impl ObjectIds {
 
     /// Writes the id fields into a row (`project_id` + `log_id`, `experiment_id`, …).
     pub fn write_to(&self, row: &mut Map<String, Value>) {
-        let id = Value::String(self.id.clone());
-        match self.object_type {
-            ObjectType::Experiment => {
-                row.insert("experiment_id".into(), id);
-            }
-            ObjectType::Dataset => {
-                row.insert("dataset_id".into(), id);
-            }
-            ObjectType::ProjectLogs => {
-                row.insert("project_id".into(), id);
-                row.insert("log_id".into(), Value::String("g".into()));
-            }
-            ObjectType::PlaygroundLogs => {
-                row.insert("prompt_session_id".into(), id);
-                row.insert("log_id".into(), Value::String("x".into()));
-            }
+        for (key, value) in self.fields() {
+            row.insert(key.into(), Value::String(value.to_owned()));
         }
+    }
+
+    /// The id fields of a row of this object, in the order rows carry them.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        let (key, log_id) = match self.object_type {
+            ObjectType::Experiment => ("experiment_id", None),
+            ObjectType::Dataset => ("dataset_id", None),
+            ObjectType::ProjectLogs => ("project_id", Some("g")),
+            ObjectType::PlaygroundLogs => ("prompt_session_id", Some("x")),
+        };
+        std::iter::once((key, self.id.as_str())).chain(log_id.map(|tag| ("log_id", tag)))
     }
 
     /// Reads the object a row belongs to. Experiment and dataset ids win over project ids

@@ -11,6 +11,7 @@
 
 use std::sync::OnceLock;
 
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::env_file::EnvLookup;
@@ -64,14 +65,17 @@ impl Environment {
             name: Some(name.to_owned()),
         }
     }
+}
 
-    fn to_value(&self) -> Value {
-        let mut map = Map::new();
-        map.insert("type".into(), Value::String(self.kind.clone()));
+/// Written as `{"type": …, "name": …}` (no `name` when unknown).
+impl Serialize for Environment {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("type", &self.kind)?;
         if let Some(name) = &self.name {
-            map.insert("name".into(), Value::String(name.clone()));
+            map.serialize_entry("name", name)?;
         }
-        Value::Object(map)
+        map.end()
     }
 }
 
@@ -189,33 +193,82 @@ pub fn span_origin_in(
     instrumentation: &str,
     environment: Option<&Environment>,
 ) -> Map<String, Value> {
-    let mut origin = Map::new();
-    origin.insert("name".into(), Value::String(SDK_NAME.into()));
-    origin.insert("version".into(), Value::String(SDK_VERSION.into()));
-    let mut inst = Map::new();
-    inst.insert("name".into(), Value::String(instrumentation.into()));
-    origin.insert("instrumentation".into(), Value::Object(inst));
-    if let Some(env) = environment {
-        origin.insert("environment".into(), env.to_value());
-    }
-    origin
+    object(&OriginObject {
+        instrumentation,
+        environment,
+    })
 }
 
 /// The `context` object of a new span: caller location (when given) and `span_origin`.
 pub fn span_context(instrumentation: &str, caller: Option<CallerLocation>) -> Map<String, Value> {
-    let mut context = Map::new();
-    if let Some(caller) = caller {
-        if let Some(function) = caller.function {
-            context.insert("caller_functionname".into(), Value::String(function.into()));
-        }
-        context.insert("caller_filename".into(), Value::String(caller.file.into()));
-        context.insert("caller_lineno".into(), Value::from(caller.line));
+    object(&ContextObject {
+        instrumentation,
+        caller,
+    })
+}
+
+/// A JSON object written by `value`'s `Serialize`.
+fn object(value: &impl Serialize) -> Map<String, Value> {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(map)) => map,
+        // Both objects serialise as maps of strings and integers, which cannot fail.
+        _ => Map::new(),
     }
-    context.insert(
-        "span_origin".into(),
-        Value::Object(span_origin(instrumentation)),
-    );
-    context
+}
+
+/// `span_origin`, written without being built as a map.
+struct OriginObject<'a> {
+    instrumentation: &'a str,
+    environment: Option<&'a Environment>,
+}
+
+impl Serialize for OriginObject<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Named<'a>(&'a str);
+        impl Serialize for Named<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("name", self.0)?;
+                map.end()
+            }
+        }
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("name", SDK_NAME)?;
+        map.serialize_entry("version", SDK_VERSION)?;
+        map.serialize_entry("instrumentation", &Named(self.instrumentation))?;
+        if let Some(environment) = self.environment {
+            map.serialize_entry("environment", environment)?;
+        }
+        map.end()
+    }
+}
+
+/// The `context` object of a new span, written without being built as a map: what
+/// [`span_context`] builds.
+pub(crate) struct ContextObject<'a> {
+    /// `span_origin.instrumentation.name`.
+    pub(crate) instrumentation: &'a str,
+    /// Where the span started, when known.
+    pub(crate) caller: Option<CallerLocation>,
+}
+
+impl Serialize for ContextObject<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(caller) = self.caller {
+            if let Some(function) = caller.function {
+                map.serialize_entry("caller_functionname", function)?;
+            }
+            map.serialize_entry("caller_filename", caller.file)?;
+            map.serialize_entry("caller_lineno", &caller.line)?;
+        }
+        let origin = OriginObject {
+            instrumentation: self.instrumentation,
+            environment: process_environment(),
+        };
+        map.serialize_entry("span_origin", &origin)?;
+        map.end()
+    }
 }
 
 #[cfg(test)]

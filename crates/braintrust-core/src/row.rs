@@ -393,6 +393,20 @@ const KEY_FIELDS: [&str; 7] = [
 #[serde(transparent)]
 pub struct Row(Map<String, Value>);
 
+impl RowKey {
+    /// The key of the row `row_id` of `object` (of a row carrying no other key fields).
+    pub fn of(object: Option<&ObjectIds>, row_id: &str) -> RowKey {
+        let mut parts: [Option<String>; 7] = Default::default();
+        let fields = object.into_iter().flat_map(ObjectIds::fields);
+        for (key, value) in fields.chain(std::iter::once(("id", row_id))) {
+            if let Some(at) = KEY_FIELDS.iter().position(|k| *k == key) {
+                parts[at] = Some(value.to_owned());
+            }
+        }
+        RowKey { parts }
+    }
+}
+
 impl Row {
     /// Wraps a JSON object.
     pub fn from_map(map: Map<String, Value>) -> Row {

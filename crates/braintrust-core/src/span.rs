@@ -10,7 +10,6 @@
 //! [`ObjectRef`] that the sink resolves in the background before sending.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -22,11 +21,15 @@ use serde_json::{Map, Value};
 use crate::attachment::Attachment;
 use crate::event::{Event, EventError, SpanAttributes, SpanType};
 use crate::id::IdFormat;
-use crate::merge::{merge_fields, merge_row_into};
+use crate::merge::merge_fields;
 use crate::object::{ObjectIds, ObjectType};
 use crate::origin::{CallerLocation, LOGGER_INSTRUMENTATION, span_context};
-use crate::row::{Row, RowKey, SpanIdentity, SpanParents, format_created, next_exec_counter};
+use crate::row::{Row, SpanIdentity, SpanParents, format_created, next_exec_counter};
 use crate::span_components::{SlugObject, SlugVersion, SpanComponents, SpanObjectType, SpanRowIds};
+
+mod batch;
+
+pub use batch::{BatchRow, RowBatch};
 
 /// The object rows go to: known ids, or a project to resolve by name first.
 #[derive(Clone)]
@@ -377,102 +380,6 @@ impl PendingKind {
             }
             other => Err(other),
         }
-    }
-}
-
-/// Builds a batch of pending rows into one row per key: what [`merge_row_batch`] gives for
-/// their rows, in the same order, but a span's later rows (logs, its end) fold straight into its
-/// first row when that is in the batch, without being built as rows of their own.
-///
-/// [`merge_row_batch`]: crate::merge::merge_row_batch
-#[derive(Debug, Default)]
-pub struct RowBatch {
-    rows: Vec<Row>,
-    by_key: HashMap<RowKey, usize>,
-    /// Spans whose first row is in `rows`, by their identity's serial number, with their object.
-    spans: HashMap<u64, (Option<ObjectRef>, usize)>,
-    added: usize,
-}
-
-impl RowBatch {
-    /// An empty batch.
-    pub fn new() -> RowBatch {
-        RowBatch::default()
-    }
-
-    /// Adds a row, running its [`DeferredEvent`] if it has one (attachments it makes go to
-    /// `attachments`). Returns the index of the row it is now part of.
-    pub fn push(&mut self, row: PendingRow, attachments: &mut Vec<Attachment>) -> usize {
-        self.added += 1;
-        let PendingRow { object, kind } = row;
-        if let PendingKind::SpanUpdate { span, .. } | PendingKind::SpanEnd { span, .. } = &kind
-            && let Some((start_object, i)) = self.spans.get(&span.serial())
-            && same_object(start_object, &object)
-            && !self.rows[*i].is_merge()
-        {
-            let i = *i;
-            let kind = match kind.into_span_body(attachments) {
-                Ok((_, body)) if !body.contains_key("id") => {
-                    merge_row_into(self.rows[i].as_map_mut(), body);
-                    return i;
-                }
-                // A log naming another row id is a row of its own.
-                Ok((span, body)) => PendingKind::SpanUpdate { span, fields: body },
-                Err(kind) => kind,
-            };
-            return self.push_row(PendingRow { object, kind }.build(attachments));
-        }
-        let started = match &kind {
-            PendingKind::SpanStart { span, .. } => Some(span.clone()),
-            _ => None,
-        };
-        let start_object = started.as_ref().and(object.clone());
-        let i = self.push_row(PendingRow { object, kind }.build(attachments));
-        // Later rows fold in only where they would merge: a first row logged with another id
-        // is a row of its own.
-        if let Some(span) = started
-            && self.rows[i].as_map().get("id").and_then(Value::as_str) == Some(span.row_id())
-        {
-            self.spans.insert(span.serial(), (start_object, i));
-        }
-        i
-    }
-
-    fn push_row(&mut self, row: Row) -> usize {
-        let key = row.key();
-        match self.by_key.get(&key) {
-            Some(&i) if row.is_merge() => {
-                merge_row_into(self.rows[i].as_map_mut(), row.into_map());
-                i
-            }
-            Some(&i) => {
-                self.rows[i] = row;
-                i
-            }
-            None => {
-                self.by_key.insert(key, self.rows.len());
-                self.rows.push(row);
-                self.rows.len() - 1
-            }
-        }
-    }
-
-    /// How many rows were added (before merging).
-    pub fn added(&self) -> usize {
-        self.added
-    }
-
-    /// The merged rows, in order of their keys' first appearance.
-    pub fn into_rows(self) -> Vec<Row> {
-        self.rows
-    }
-}
-
-fn same_object(a: &Option<ObjectRef>, b: &Option<ObjectRef>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => a.same_object(b),
-        (None, None) => true,
-        _ => false,
     }
 }
 
@@ -1633,97 +1540,5 @@ mod tests {
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[2]["output"], json!(7));
         assert!(rows[2].get("metrics").is_none());
-    }
-}
-
-#[cfg(test)]
-mod row_batch_tests {
-    use super::*;
-    use crate::merge::merge_row_batch;
-    use proptest::prelude::*;
-    use serde_json::json;
-
-    /// One row of a span: 0 start, 1 log, 2 end; with a pick of fields.
-    type Op = (usize, u8, u8);
-
-    fn fields(pick: u8) -> Map<String, Value> {
-        let v = match pick % 8 {
-            0 => json!({}),
-            1 => json!({"input": {"q": pick}, "metadata": {"a": 1}}),
-            2 => json!({"output": [pick], "metadata": {"b": {"c": 2}}}),
-            3 => json!({"metrics": {"tokens": 3}, "tags": ["x"]}),
-            4 => json!({"tags": ["y", "x"], "scores": {"s": 0.5}}),
-            5 => json!({"id": "another-row", "output": 1}),
-            6 => json!({"created": "2020-01-01T00:00:00Z", "metadata": {"a": {"d": 4}}}),
-            _ => json!({"metadata": null, "error": "e"}),
-        };
-        v.as_object().cloned().unwrap_or_default()
-    }
-
-    fn pending(spans: &[SpanIdentity], object: &ObjectRef, (span, kind, pick): Op) -> PendingRow {
-        let span = spans[span % spans.len()].clone();
-        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + u64::from(pick));
-        let kind = match kind % 3 {
-            0 => PendingKind::SpanStart {
-                span,
-                attributes: SpanAttributes::named("s"),
-                exec_counter: 1,
-                origin: SpanOrigin {
-                    instrumentation: Cow::Borrowed("test"),
-                    caller: None,
-                },
-                start: at,
-                fields: fields(pick),
-                input: None,
-                deferred: None,
-            },
-            1 => PendingKind::SpanUpdate {
-                span,
-                fields: fields(pick),
-            },
-            _ => PendingKind::SpanEnd {
-                span,
-                end: at,
-                fields: fields(pick),
-                output: (pick % 2 == 0).then(|| json!("out")),
-                deferred: (pick % 3 == 0).then(|| {
-                    DeferredEvent::new(move |_| Event::new().metadata(json!({"late": pick})))
-                }),
-            },
-        };
-        PendingRow {
-            object: Some(object.clone()),
-            kind,
-        }
-    }
-
-    proptest! {
-        /// Folding a span's later rows into its first row gives what building every row and
-        /// merging the batch gives.
-        #[test]
-        fn folding_equals_building_and_merging(
-            ops in proptest::collection::vec((0usize..3, 0u8..3, 0u8..16), 0..12),
-        ) {
-            let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
-            let spans: Vec<SpanIdentity> =
-                (0..3).map(|_| SpanIdentity::root(IdFormat::default())).collect();
-            let built: Vec<Row> = ops
-                .iter()
-                .map(|op| pending(&spans, &object, *op).into_row())
-                .collect();
-            // Compared as text: the order of keys must match too.
-            let text = |rows: Vec<Row>| -> Vec<String> {
-                rows.into_iter().map(|r| Value::from(r).to_string()).collect()
-            };
-            let expected = text(merge_row_batch(built));
-            let mut batch = RowBatch::new();
-            let mut attachments = Vec::new();
-            for op in &ops {
-                batch.push(pending(&spans, &object, *op), &mut attachments);
-            }
-            prop_assert_eq!(batch.added(), ops.len());
-            let folded = text(batch.into_rows());
-            prop_assert_eq!(folded, expected);
-        }
     }
 }

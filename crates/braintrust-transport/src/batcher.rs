@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use braintrust_core::attachment::{Attachment, attachments_in};
 use braintrust_core::mask::masking_function;
 use braintrust_core::row::Row;
-use braintrust_core::span::{ObjectRef, PendingKind, PendingRow, RowBatch};
+use braintrust_core::span::{BatchRow, ObjectRef, PendingKind, PendingRow, RowBatch};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
 use serde_json::{Map, Value, json};
 
@@ -519,7 +519,7 @@ struct Job {
 struct Prepared {
     api_url: String,
     limit: PayloadLimit,
-    rows: Vec<Row>,
+    rows: Vec<BatchRow>,
     /// Attachments by the key of the row referencing them (empty when there are none).
     attachments: HashMap<usize, Vec<Attachment>>,
     /// The organisation id, when there are attachments.
@@ -745,8 +745,11 @@ impl Worker {
             .into_iter()
             .map(|batch| {
                 let rows = &rows[batch.range.clone()];
-                let overflow = (limit.overflow && batch.body.len() > limit.max_bytes)
-                    .then(|| rows.iter().map(overflow_row_meta).collect());
+                let overflow = (limit.overflow && batch.body.len() > limit.max_bytes).then(|| {
+                    rows.iter()
+                        .map(|row| overflow_row_meta(&row.clone().into_row()))
+                        .collect()
+                });
                 let uploads = match (&org_id, attachments.is_empty()) {
                     (Some(org_id), false) => batch
                         .range
@@ -853,7 +856,7 @@ impl Worker {
             }
         };
         let before = batch.added();
-        let mut rows = batch.into_rows();
+        let mut rows = batch.into_batch_rows();
         self.delivery
             .counters
             .merged
@@ -1182,7 +1185,7 @@ struct Batch {
 
 /// Serialises rows into request bodies of at most `batch_size` rows and `max_bytes` bytes. A row
 /// larger than the limit goes alone.
-fn pack(rows: &[Row], batch_size: usize, max_bytes: usize) -> Vec<Batch> {
+fn pack<R: serde::Serialize>(rows: &[R], batch_size: usize, max_bytes: usize) -> Vec<Batch> {
     let mut batches = Vec::new();
     let mut body = Vec::new();
     let mut first = 0;
@@ -1272,6 +1275,57 @@ mod tests {
             let batches = pack(std::slice::from_ref(&row), 10, 1 << 20);
             let parsed: Value = serde_json::from_slice(&batches[0].body).unwrap();
             proptest::prop_assert_eq!(&parsed["rows"][0], &Value::from(row));
+        }
+    }
+
+    proptest::proptest! {
+        /// A span folded into a typed row is sent as its row would be.
+        #[test]
+        fn folded_span_rows_are_sent_as_their_rows(
+            name in ".{0,20}",
+            text in ".{0,40}",
+            f in proptest::num::f64::NORMAL | proptest::num::f64::ZERO,
+        ) {
+            use braintrust_core::event::SpanAttributes;
+            use braintrust_core::id::IdFormat;
+            use braintrust_core::object::ObjectIds;
+            use braintrust_core::row::SpanIdentity;
+            use braintrust_core::span::SpanOrigin;
+            use std::time::{Duration, SystemTime};
+
+            let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
+            let span = SpanIdentity::root(IdFormat::default()).child(IdFormat::default());
+            let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1.7e9 + f.abs().min(1e6));
+            let fields = |v: Value| v.as_object().cloned().unwrap_or_default();
+            let pending = [
+                PendingKind::SpanStart {
+                    span: span.clone(),
+                    attributes: SpanAttributes::named(name),
+                    exec_counter: 7,
+                    origin: SpanOrigin { instrumentation: "t".into(), caller: None },
+                    start: at,
+                    fields: fields(json!({"input": {"text": text}})),
+                    input: None,
+                    deferred: None,
+                },
+                PendingKind::SpanUpdate {
+                    span: span.clone(),
+                    fields: fields(json!({"metrics": {"f": f}, "metadata": {"s": text}})),
+                },
+                PendingKind::SpanEnd { span, end: at, fields: Map::new(), output: Some(json!(text)), deferred: None },
+            ];
+            let mut batch = RowBatch::new();
+            for kind in pending {
+                batch.push(PendingRow { object: Some(object.clone()), kind }, &mut Vec::new());
+            }
+            let rows = batch.into_batch_rows();
+            proptest::prop_assert_eq!(rows.len(), 1);
+            let sent = pack(&rows, 10, 1 << 20);
+            let expected = Value::from(rows[0].clone().into_row());
+            let parsed: Value = serde_json::from_slice(&sent[0].body).unwrap();
+            // As text, so that the order of keys counts too (simd-json writes some floats
+            // differently, e.g. `e82` for `e+82`, which parsing evens out).
+            proptest::prop_assert_eq!(parsed["rows"][0].to_string(), expected.to_string());
         }
     }
 
