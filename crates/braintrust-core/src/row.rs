@@ -378,7 +378,7 @@ pub struct RowKey {
 }
 
 /// Keys of a row that make up its [`RowKey`], in order.
-const KEY_FIELDS: [&str; 7] = [
+pub(crate) const KEY_FIELDS: [&str; 7] = [
     "org_id",
     "project_id",
     "experiment_id",

@@ -23,7 +23,7 @@ use crate::event::{Event, EventError, SpanAttributes, SpanType};
 use crate::id::IdFormat;
 use crate::merge::merge_fields;
 use crate::object::{ObjectIds, ObjectType};
-use crate::origin::{CallerLocation, LOGGER_INSTRUMENTATION, span_context};
+use crate::origin::{CallerLocation, LOGGER_INSTRUMENTATION};
 use crate::row::{Row, SpanIdentity, SpanParents, format_created, next_exec_counter};
 use crate::span_components::{SlugObject, SlugVersion, SpanComponents, SpanObjectType, SpanRowIds};
 
@@ -209,31 +209,35 @@ pub struct PendingRow {
     pub kind: PendingKind,
 }
 
+/// A span's first row, as [`PendingKind::SpanStart`] carries it.
+#[derive(Debug)]
+pub struct SpanStartRow {
+    /// The span.
+    pub span: SpanIdentity,
+    /// Name, type and other attributes.
+    pub attributes: SpanAttributes,
+    /// `span_attributes.exec_counter`.
+    pub exec_counter: u64,
+    /// Where the span came from.
+    pub origin: SpanOrigin,
+    /// Start time.
+    pub start: SystemTime,
+    /// Fields logged at start (validated).
+    pub fields: Map<String, Value>,
+    /// `input`, when it was given on its own (traced calls): the row is built on the
+    /// sender's thread instead of the caller's.
+    pub input: Option<CapturedInput>,
+    /// Fields computed on the sender's thread, merged after `fields`.
+    pub deferred: Option<DeferredEvent>,
+}
+
 /// The kinds of [`PendingRow`].
 // Boxing the start variant would cost an allocation per span on the caller's path.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum PendingKind {
     /// A span's first row.
-    SpanStart {
-        /// The span.
-        span: SpanIdentity,
-        /// Name, type and other attributes.
-        attributes: SpanAttributes,
-        /// `span_attributes.exec_counter`.
-        exec_counter: u64,
-        /// Where the span came from.
-        origin: SpanOrigin,
-        /// Start time.
-        start: SystemTime,
-        /// Fields logged at start (validated).
-        fields: Map<String, Value>,
-        /// `input`, when it was given on its own (traced calls): the row is built on the
-        /// sender's thread instead of the caller's.
-        input: Option<CapturedInput>,
-        /// Fields computed on the sender's thread, merged after `fields`.
-        deferred: Option<DeferredEvent>,
-    },
+    SpanStart(SpanStartRow),
     /// Fields logged on a span (a merge row).
     SpanUpdate {
         /// The span.
@@ -298,39 +302,8 @@ impl PendingRow {
                 write_ids(&mut map);
                 Row::from_map(map)
             }
-            PendingKind::SpanStart {
-                span,
-                attributes,
-                exec_counter,
-                origin,
-                start,
-                fields,
-                input,
-                deferred,
-            } => {
-                let mut map = Map::new();
-                span.write_to(&mut map);
-                map.insert("_is_merge".into(), Value::Bool(false));
-                map.insert("created".into(), Value::String(format_created(start)));
-                write_ids(&mut map);
-                let mut attrs = attributes.to_map();
-                attrs.insert("exec_counter".into(), Value::from(exec_counter));
-                map.insert("span_attributes".into(), Value::Object(attrs));
-                let mut metrics = Map::new();
-                metrics.insert("start".into(), seconds(start));
-                map.insert("metrics".into(), Value::Object(metrics));
-                map.insert(
-                    "context".into(),
-                    Value::Object(span_context(&origin.instrumentation, origin.caller)),
-                );
-                merge_fields(&mut map, fields);
-                if let Some(input) = input {
-                    map.insert("input".into(), input.into_value());
-                }
-                if let Some(deferred) = deferred {
-                    merge_fields(&mut map, deferred.compute(attachments));
-                }
-                Row::from_map(map)
+            PendingKind::SpanStart(start) => {
+                BatchRow::first_row(object, start, attachments).into_row()
             }
             kind @ (PendingKind::SpanUpdate { .. } | PendingKind::SpanEnd { .. }) => {
                 let mut map = Map::new();
@@ -1044,7 +1017,7 @@ impl Span {
         crate::context::enable();
         sink.submit(PendingRow {
             object: Some(object.clone()),
-            kind: PendingKind::SpanStart {
+            kind: PendingKind::SpanStart(SpanStartRow {
                 span: identity.clone(),
                 attributes,
                 exec_counter: next_exec_counter(),
@@ -1056,7 +1029,7 @@ impl Span {
                 fields,
                 input,
                 deferred,
-            },
+            }),
         });
         Span {
             inner: Some(Arc::new(SpanInner {

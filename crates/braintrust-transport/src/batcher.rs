@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use braintrust_core::attachment::{Attachment, attachments_in};
 use braintrust_core::mask::masking_function;
 use braintrust_core::row::Row;
-use braintrust_core::span::{BatchRow, ObjectRef, PendingKind, PendingRow, RowBatch};
+use braintrust_core::span::{BatchRow, ObjectRef, PendingKind, PendingRow, RowBatch, SpanStartRow};
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, TrySendError};
 use serde_json::{Map, Value, json};
 
@@ -217,7 +217,7 @@ struct Queued {
 /// The live attachments a pending row references (none, cheaply, when no attachment is alive).
 fn referenced_attachments(row: &PendingRow) -> Vec<Attachment> {
     match &row.kind {
-        PendingKind::SpanStart { fields, input, .. } => {
+        PendingKind::SpanStart(SpanStartRow { fields, input, .. }) => {
             attachments_in(fields.values().chain(input.iter().flat_map(|i| i.values())))
         }
         PendingKind::SpanEnd { fields, output, .. } => {
@@ -1298,7 +1298,7 @@ mod tests {
             let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1.7e9 + f.abs().min(1e6));
             let fields = |v: Value| v.as_object().cloned().unwrap_or_default();
             let pending = [
-                PendingKind::SpanStart {
+                PendingKind::SpanStart(SpanStartRow {
                     span: span.clone(),
                     attributes: SpanAttributes::named(name),
                     exec_counter: 7,
@@ -1307,7 +1307,7 @@ mod tests {
                     fields: fields(json!({"input": {"text": text}})),
                     input: None,
                     deferred: None,
-                },
+                }),
                 PendingKind::SpanUpdate {
                     span: span.clone(),
                     fields: fields(json!({"metrics": {"f": f}, "metadata": {"s": text}})),

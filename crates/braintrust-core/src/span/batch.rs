@@ -12,12 +12,12 @@ use std::time::SystemTime;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
 
-use super::{ObjectRef, PendingKind, PendingRow, SpanOrigin, seconds};
+use super::{ObjectRef, PendingKind, PendingRow, SpanOrigin, SpanStartRow, seconds};
 use crate::attachment::Attachment;
 use crate::event::SpanAttributes;
 use crate::merge::{merge_fields, merge_row_into};
 use crate::origin::{ContextObject, span_context};
-use crate::row::{Row, RowKey, SpanIdentity, format_created};
+use crate::row::{KEY_FIELDS, Row, RowKey, SpanIdentity, format_created};
 
 /// Builds a batch of pending rows into one row per key: what [`merge_row_batch`] gives for
 /// their rows, in the same order, but a span's later rows (logs, its end) fold straight into its
@@ -64,41 +64,13 @@ impl RowBatch {
                 PendingRow { object, kind }.build(attachments),
             ));
         }
-        let PendingKind::SpanStart {
-            span,
-            attributes,
-            exec_counter,
-            origin,
-            start,
-            fields,
-            input,
-            deferred,
-        } = kind
-        else {
+        let PendingKind::SpanStart(start) = kind else {
             return self.push_row(BatchRow::from(
                 PendingRow { object, kind }.build(attachments),
             ));
         };
-        let identity = span.clone();
-        let mut row = BatchRow::span(SpanDraft {
-            object: object.clone(),
-            span,
-            attributes,
-            exec_counter,
-            origin,
-            start,
-            metrics: Map::from_iter([("start".to_owned(), seconds(start))]),
-            fields: Map::new(),
-            merged: false,
-        });
-        // As `PendingRow::build` builds a first row.
-        row.merge_fields(fields);
-        if let Some(input) = input {
-            row.insert("input", input.into_value());
-        }
-        if let Some(deferred) = deferred {
-            row.merge_fields(deferred.compute(attachments));
-        }
+        let identity = start.span.clone();
+        let row = BatchRow::first_row(object.clone(), start, attachments);
         // Later rows fold in only where they would merge: a first row logged with another id
         // is a row of its own.
         let own_id = row.has_row_id(identity.row_id());
@@ -168,11 +140,44 @@ impl From<Row> for BatchRow {
 }
 
 impl BatchRow {
-    fn span(draft: SpanDraft) -> BatchRow {
-        BatchRow {
-            draft: Some(Box::new(draft)),
+    /// A span's first row, running its [`DeferredEvent`](super::DeferredEvent) if it has one.
+    pub(super) fn first_row(
+        object: Option<ObjectRef>,
+        start: SpanStartRow,
+        attachments: &mut Vec<Attachment>,
+    ) -> BatchRow {
+        let SpanStartRow {
+            span,
+            attributes,
+            exec_counter,
+            origin,
+            start,
+            fields,
+            input,
+            deferred,
+        } = start;
+        let mut row = BatchRow {
+            draft: Some(Box::new(SpanDraft {
+                object,
+                span,
+                attributes,
+                exec_counter,
+                origin,
+                start,
+                metrics: Map::from_iter([("start".to_owned(), seconds(start))]),
+                fields: Map::new(),
+                merged: false,
+            })),
             row: Row::default(),
+        };
+        row.merge_fields(fields);
+        if let Some(input) = input {
+            row.insert("input", input.into_value());
         }
+        if let Some(deferred) = deferred {
+            row.merge_fields(deferred.compute(attachments));
+        }
+        row
     }
 
     /// The row as a JSON object.
@@ -273,7 +278,11 @@ impl SpanDraft {
     fn can_take(fields: &Map<String, Value>) -> bool {
         fields.iter().all(|(key, value)| match key.as_str() {
             "metrics" => value.is_object(),
-            key => !key.starts_with('_') && !SET_BY_FIRST_ROW.contains(&key),
+            key => {
+                !key.starts_with('_')
+                    && !KEY_FIELDS.contains(&key)
+                    && !SET_BY_FIRST_ROW.contains(&key)
+            }
         })
     }
 
@@ -338,22 +347,15 @@ impl SpanDraft {
     }
 }
 
-/// Fields a span's first row sets itself (besides control fields, which start with `_`, and
-/// `metrics`, which merges).
-const SET_BY_FIRST_ROW: [&str; 13] = [
-    "id",
+/// Fields a span's first row sets itself besides its key fields ([`KEY_FIELDS`]), control
+/// fields (which start with `_`) and `metrics` (which merges).
+const SET_BY_FIRST_ROW: [&str; 6] = [
     "span_id",
     "root_span_id",
     "span_parents",
     "created",
     "span_attributes",
     "context",
-    "org_id",
-    "project_id",
-    "experiment_id",
-    "dataset_id",
-    "prompt_session_id",
-    "log_id",
 ];
 
 /// Written in the order of [`SpanDraft::into_map`]'s keys.
@@ -477,7 +479,7 @@ mod tests {
         let span = spans[span % spans.len()].clone();
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + u64::from(pick));
         let kind = match kind % 3 {
-            0 => PendingKind::SpanStart {
+            0 => PendingKind::SpanStart(SpanStartRow {
                 span,
                 attributes: match pick % 5 {
                     0 => SpanAttributes::default(),
@@ -517,7 +519,7 @@ mod tests {
                 deferred: (pick % 4 == 2).then(|| {
                     DeferredEvent::new(move |_| Event::new().output(json!({"early": pick})))
                 }),
-            },
+            }),
             1 => PendingKind::SpanUpdate {
                 span,
                 fields: fields(pick),
