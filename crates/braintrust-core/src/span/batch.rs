@@ -377,14 +377,7 @@ impl Serialize for SpanDraft {
                 map.serialize_entry(key, value)?;
             }
         }
-        map.serialize_entry(
-            "span_attributes",
-            &Attributes {
-                attributes: &self.attributes,
-                exec_counter: self.exec_counter,
-                draft: self,
-            },
-        )?;
+        map.serialize_entry("span_attributes", &Attributes(self))?;
         map.serialize_entry("metrics", &self.metrics)?;
         map.serialize_entry("context", &self.context())?;
         for (key, value) in &self.fields {
@@ -408,20 +401,17 @@ impl Serialize for Parents<'_> {
 }
 
 /// `span_attributes` with `exec_counter`, as [`SpanDraft::span_attributes`] builds it.
-struct Attributes<'a> {
-    attributes: &'a SpanAttributes,
-    exec_counter: u64,
-    draft: &'a SpanDraft,
-}
+struct Attributes<'a>(&'a SpanDraft);
 
 impl Serialize for Attributes<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let attributes = self.attributes;
+        let draft = self.0;
+        let attributes = &draft.attributes;
         let clash =
             |key: &String| matches!(key.as_str(), "name" | "type" | "purpose" | "exec_counter");
         if attributes.extra.keys().any(clash) {
             // Extra keys that replace the typed ones in place: build the map.
-            return self.draft.span_attributes().serialize(serializer);
+            return draft.span_attributes().serialize(serializer);
         }
         let mut map = serializer.serialize_map(None)?;
         if let Some(name) = &attributes.name {
@@ -436,7 +426,7 @@ impl Serialize for Attributes<'_> {
         for (key, value) in &attributes.extra {
             map.serialize_entry(key, value)?;
         }
-        map.serialize_entry("exec_counter", &self.exec_counter)?;
+        map.serialize_entry("exec_counter", &draft.exec_counter)?;
         map.end()
     }
 }
