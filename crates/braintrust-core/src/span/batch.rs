@@ -317,7 +317,8 @@ impl SpanDraft {
         }
     }
 
-    /// The row as `PendingRow::build` and merging would have built it.
+    /// The row as a JSON object, its keys in the order [`SpanDraft`]'s `Serialize` writes them
+    /// (the folding proptest checks that both agree).
     fn into_map(self) -> Map<String, Value> {
         let mut map = Map::new();
         self.span.write_to(&mut map);
