@@ -1186,41 +1186,43 @@ struct Batch {
 /// Serialises rows into request bodies of at most `batch_size` rows and `max_bytes` bytes. A row
 /// larger than the limit goes alone.
 fn pack<R: serde::Serialize>(rows: &[R], batch_size: usize, max_bytes: usize) -> Vec<Batch> {
+    const OPEN: &[u8] = br#"{"rows":["#;
     let mut batches = Vec::new();
     let mut body = Vec::new();
     let mut first = 0;
     let finish = |body: &mut Vec<u8>, range: Range<usize>, batches: &mut Vec<Batch>| {
-        if !range.is_empty() {
-            body.extend_from_slice(br#"],"api_version":2}"#);
-            batches.push(Batch {
-                body: std::mem::take(body),
-                rows: range.len() as u64,
-                range,
-            });
-        }
+        body.extend_from_slice(br#"],"api_version":2}"#);
+        batches.push(Batch {
+            body: std::mem::take(body),
+            rows: range.len() as u64,
+            range,
+        });
     };
-    let mut json = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        json.clear();
-        // Serialising a JSON map into memory cannot fail. simd-json writes the same compact JSON
-        // as serde_json, faster (the serialize_batch bench); serialised_rows_round_trip checks it.
-        let _ = simd_json::serde::to_writer(&mut json, row);
-        let count = i - first;
-        let needed = json.len() + 1;
-        if count > 0
-            && (count >= batch_size.max(1) || body.len() + needed + ENVELOPE_OVERHEAD > max_bytes)
-        {
+        if i > first && i - first >= batch_size.max(1) {
             finish(&mut body, first..i, &mut batches);
             first = i;
         }
-        if i == first {
-            body.extend_from_slice(br#"{"rows":["#);
-        } else {
-            body.push(b',');
+        let before = body.len();
+        body.extend_from_slice(if i == first { OPEN } else { b"," });
+        let row_start = body.len();
+        // Serialising a JSON map into memory cannot fail. simd-json writes the same compact JSON
+        // as serde_json, faster (the serialize_batch bench); serialised_rows_round_trip checks it.
+        // Rows go straight into the body; the rare row that does not fit moves to the next one.
+        let _ = simd_json::serde::to_writer(&mut body, row);
+        let needed = body.len() - row_start + 1;
+        if i > first && before + needed + ENVELOPE_OVERHEAD > max_bytes {
+            let row_json = body.split_off(row_start);
+            body.truncate(before);
+            finish(&mut body, first..i, &mut batches);
+            first = i;
+            body.extend_from_slice(OPEN);
+            body.extend_from_slice(&row_json);
         }
-        body.extend_from_slice(&json);
     }
-    finish(&mut body, first..rows.len(), &mut batches);
+    if first < rows.len() {
+        finish(&mut body, first..rows.len(), &mut batches);
+    }
     batches
 }
 

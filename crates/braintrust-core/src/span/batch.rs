@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use foldhash::fast::RandomState;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
 
@@ -27,9 +28,9 @@ use crate::row::{KEY_FIELDS, Row, RowKey, SpanIdentity, format_created};
 #[derive(Debug, Default)]
 pub struct RowBatch {
     rows: Vec<BatchRow>,
-    by_key: HashMap<RowKey, usize>,
+    by_key: HashMap<RowKey, usize, RandomState>,
     /// Spans whose first row is in `rows`, by their identity's serial number, with their object.
-    spans: HashMap<u64, (Option<ObjectRef>, usize)>,
+    spans: HashMap<u64, (Option<ObjectRef>, usize), RandomState>,
     added: usize,
 }
 

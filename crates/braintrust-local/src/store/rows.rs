@@ -61,13 +61,16 @@ struct CurrentRow {
     hid: i64,
 }
 
+/// An object's current rows by row id (looked up once per row written).
+type RowsById = HashMap<String, CurrentRow, foldhash::fast::RandomState>;
+
 /// What the store knows without asking SQLite: interned object ids and, per object written to,
 /// its current rows by id. Valid only while no other connection has written to the file, which
 /// `PRAGMA data_version` tells at the start of each write.
 #[derive(Debug, Default)]
 pub(super) struct RowIndex {
     oids: HashMap<ObjectIds, i64>,
-    rows: HashMap<i64, HashMap<String, CurrentRow>>,
+    rows: HashMap<i64, RowsById>,
     data_version: Option<i64>,
 }
 
@@ -89,11 +92,7 @@ impl RowIndex {
     }
 
     /// The current rows of the object `oid`, loaded on first use.
-    fn rows_of(
-        &mut self,
-        tx: &Transaction<'_>,
-        oid: i64,
-    ) -> Result<&mut HashMap<String, CurrentRow>, StoreError> {
+    fn rows_of(&mut self, tx: &Transaction<'_>, oid: i64) -> Result<&mut RowsById, StoreError> {
         match self.rows.entry(oid) {
             Entry::Occupied(rows) => Ok(rows.into_mut()),
             Entry::Vacant(slot) => {
@@ -109,7 +108,7 @@ impl RowIndex {
                             },
                         ))
                     })?
-                    .collect::<Result<HashMap<_, _>, _>>()?;
+                    .collect::<Result<RowsById, _>>()?;
                 Ok(slot.insert(loaded))
             }
         }
@@ -200,7 +199,9 @@ impl Store {
         let Store { conn, index, .. } = self;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process sharing the file may have written since our last write.
-        let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let version: i64 = tx
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
         if index.data_version != Some(version) {
             *index = RowIndex {
                 data_version: Some(version),
