@@ -1251,9 +1251,27 @@ mod tests {
             assert_eq!(v["rows"].as_array().unwrap().len() as u64, b.rows);
         }
         // Each row is ~60 bytes: a 300-byte limit holds four of them.
-        let small = pack(&rows(10, 10), 100, 300);
+        let input = rows(10, 10);
+        let small = pack(&input, 100, 300);
+        assert!(small.len() > 1);
         assert!(small.iter().all(|b| b.body.len() <= 300));
-        assert_eq!(small.iter().map(|b| b.rows).sum::<u64>(), 10);
+        // Every row arrives once, in order, in the body its range names (a row that did not fit
+        // moved to the next body).
+        let mut next = 0;
+        let mut sent = Vec::new();
+        for b in &small {
+            assert_eq!(b.range.start, next);
+            next = b.range.end;
+            let v: Value = serde_json::from_slice(&b.body).unwrap();
+            let body_rows = v["rows"].as_array().unwrap();
+            assert_eq!(body_rows.len(), b.range.len());
+            sent.extend(body_rows.iter().cloned());
+        }
+        let expected: Vec<Value> = input
+            .iter()
+            .map(|r| Value::Object(r.as_map().clone()))
+            .collect();
+        assert_eq!(sent, expected);
         // A row over the limit goes alone.
         let big = pack(&rows(3, 1000), 100, 300);
         assert_eq!(big.iter().map(|b| b.rows).collect::<Vec<_>>(), [1, 1, 1]);
