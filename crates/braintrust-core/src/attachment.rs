@@ -385,6 +385,11 @@ impl Drop for Inner {
 /// How many serialised attachments are alive: finding them in rows is skipped when none are.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
+/// Whether any serialised attachment is alive (one atomic load).
+pub(crate) fn any_alive() -> bool {
+    LIVE.load(Ordering::Acquire) != 0
+}
+
 fn registry() -> std::sync::MutexGuard<'static, HashMap<String, Weak<Inner>>> {
     static REGISTRY: OnceLock<Mutex<HashMap<String, Weak<Inner>>>> = OnceLock::new();
     REGISTRY

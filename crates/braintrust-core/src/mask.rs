@@ -22,6 +22,7 @@
 //! ```
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde_json::{Map, Value};
@@ -115,10 +116,19 @@ fn short_type_name(full: &str) -> String {
 
 static GLOBAL_MASK: RwLock<Option<MaskingFunction>> = RwLock::new(None);
 
+/// Whether `GLOBAL_MASK` holds a function, readable without its lock.
+static MASKING: AtomicBool = AtomicBool::new(false);
+
 /// Installs (or with `None` removes) the process-wide masking function.
 pub fn set_masking_function(mask: Option<MaskingFunction>) {
     let mut slot = GLOBAL_MASK.write().unwrap_or_else(|e| e.into_inner());
+    MASKING.store(mask.is_some(), Ordering::Release);
     *slot = mask;
+}
+
+/// Whether a masking function is installed (one atomic load).
+pub(crate) fn is_masking() -> bool {
+    MASKING.load(Ordering::Acquire)
 }
 
 /// The process-wide masking function, if one is installed.

@@ -28,8 +28,10 @@ use crate::row::{Row, SpanIdentity, SpanParents, format_created, next_exec_count
 use crate::span_components::{SlugObject, SlugVersion, SpanComponents, SpanObjectType, SpanRowIds};
 
 mod batch;
+mod logged;
 
 pub use batch::{BatchRow, RowBatch};
+pub use logged::{LoggedFields, LoggedValue};
 
 /// The object rows go to: known ids, or a project to resolve by name first.
 #[derive(Clone)]
@@ -243,7 +245,7 @@ pub enum PendingKind {
         /// The span.
         span: SpanIdentity,
         /// Validated fields.
-        fields: Map<String, Value>,
+        fields: LoggedFields,
     },
     /// A span's end (`metrics.end`), with any fields logged at the end in the same row.
     SpanEnd {
@@ -252,7 +254,7 @@ pub enum PendingKind {
         /// End time.
         end: SystemTime,
         /// Validated fields logged with the end (usually none).
-        fields: Map<String, Value>,
+        fields: LoggedFields,
         /// `output`, when it was given on its own (traced calls).
         output: Option<Value>,
         /// Fields computed on the sender's thread, merged after `fields`.
@@ -310,7 +312,7 @@ impl PendingRow {
                 if let Ok((span, body)) = kind.into_span_body(attachments) {
                     span.write_to(&mut map);
                     write_ids(&mut map);
-                    merge_fields(&mut map, body);
+                    merge_fields(&mut map, body.into_map());
                 }
                 map.insert("_is_merge".into(), Value::Bool(true));
                 Row::from_map(map)
@@ -328,7 +330,7 @@ impl PendingKind {
     fn into_span_body(
         self,
         attachments: &mut Vec<Attachment>,
-    ) -> Result<(SpanIdentity, Map<String, Value>), PendingKind> {
+    ) -> Result<(SpanIdentity, LoggedFields), PendingKind> {
         match self {
             PendingKind::SpanUpdate { span, fields } => Ok((span, fields)),
             PendingKind::SpanEnd {
@@ -338,16 +340,16 @@ impl PendingKind {
                 output,
                 deferred,
             } => {
-                let mut body = Map::new();
+                let mut body = LoggedFields::new();
                 let mut metrics = Map::new();
                 metrics.insert("end".into(), seconds(end));
-                body.insert("metrics".into(), Value::Object(metrics));
-                merge_fields(&mut body, fields);
+                body.insert("metrics", LoggedValue::Value(Value::Object(metrics)));
+                body.merge(fields, false);
                 if let Some(output) = output {
-                    body.insert("output".into(), output);
+                    body.insert("output", LoggedValue::Value(output));
                 }
                 if let Some(deferred) = deferred {
-                    merge_fields(&mut body, deferred.compute(attachments));
+                    body.merge(LoggedFields::from(deferred.compute(attachments)), false);
                 }
                 Ok((span, body))
             }
@@ -865,7 +867,7 @@ impl Drop for SpanInner {
                 kind: PendingKind::SpanEnd {
                     span: self.identity.clone(),
                     end: SystemTime::now(),
-                    fields: Map::new(),
+                    fields: LoggedFields::new(),
                     output: None,
                     deferred: None,
                 },
@@ -1090,7 +1092,7 @@ impl Span {
             object: Some(inner.object.clone()),
             kind: PendingKind::SpanUpdate {
                 span: inner.identity.clone(),
-                fields,
+                fields: LoggedFields::written_now(fields),
             },
         });
         Ok(())
@@ -1128,7 +1130,7 @@ impl Span {
             object: Some(inner.object.clone()),
             kind: PendingKind::SpanUpdate {
                 span: inner.identity.clone(),
-                fields,
+                fields: LoggedFields::from(fields),
             },
         });
     }
@@ -1196,7 +1198,7 @@ impl Span {
                     object: Some(inner.object.clone()),
                     kind: PendingKind::SpanUpdate {
                         span: inner.identity.clone(),
-                        fields,
+                        fields: LoggedFields::written_now(fields),
                     },
                 });
             }
@@ -1207,7 +1209,7 @@ impl Span {
             kind: PendingKind::SpanEnd {
                 span: inner.identity.clone(),
                 end: time,
-                fields,
+                fields: LoggedFields::written_now(fields),
                 output,
                 deferred,
             },

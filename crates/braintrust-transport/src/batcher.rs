@@ -220,12 +220,12 @@ fn referenced_attachments(row: &PendingRow) -> Vec<Attachment> {
         PendingKind::SpanStart(SpanStartRow { fields, input, .. }) => {
             attachments_in(fields.values().chain(input.iter().flat_map(|i| i.values())))
         }
+        // Fields held as JSON text reference no live attachment (`LoggedFields::written_now`).
         PendingKind::SpanEnd { fields, output, .. } => {
             attachments_in(fields.values().chain(output.as_ref()))
         }
-        PendingKind::SpanUpdate { fields, .. } | PendingKind::Fields(fields) => {
-            attachments_in(fields.values())
-        }
+        PendingKind::SpanUpdate { fields, .. } => attachments_in(fields.values()),
+        PendingKind::Fields(fields) => attachments_in(fields.values()),
         PendingKind::Row(row) => attachments_in(row.as_map().values()),
     }
 }
@@ -1183,9 +1183,35 @@ struct Batch {
     range: Range<usize>,
 }
 
+/// A row as [`pack`] writes it into a request body.
+trait WriteRow {
+    /// Appends the row's JSON. Serialising a JSON map into memory cannot fail.
+    fn write_row(&self, out: &mut Vec<u8>);
+}
+
+impl WriteRow for Row {
+    fn write_row(&self, out: &mut Vec<u8>) {
+        // simd-json writes the same compact JSON as serde_json, faster (the serialize_batch
+        // bench); serialised_rows_round_trip checks it.
+        let _ = simd_json::serde::to_writer(out, self);
+    }
+}
+
+impl WriteRow for BatchRow {
+    fn write_row(&self, out: &mut Vec<u8>) {
+        // JSON text written on the logging thread is copied as it is by serde_json only; such a
+        // row has little else left to escape.
+        if self.has_json_text() {
+            let _ = serde_json::to_writer(out, self);
+        } else {
+            let _ = simd_json::serde::to_writer(out, self);
+        }
+    }
+}
+
 /// Serialises rows into request bodies of at most `batch_size` rows and `max_bytes` bytes. A row
 /// larger than the limit goes alone.
-fn pack<R: serde::Serialize>(rows: &[R], batch_size: usize, max_bytes: usize) -> Vec<Batch> {
+fn pack<R: WriteRow>(rows: &[R], batch_size: usize, max_bytes: usize) -> Vec<Batch> {
     const OPEN: &[u8] = br#"{"rows":["#;
     let mut batches = Vec::new();
     let mut body = Vec::new();
@@ -1206,10 +1232,8 @@ fn pack<R: serde::Serialize>(rows: &[R], batch_size: usize, max_bytes: usize) ->
         let before = body.len();
         body.extend_from_slice(if i == first { OPEN } else { b"," });
         let row_start = body.len();
-        // Serialising a JSON map into memory cannot fail. simd-json writes the same compact JSON
-        // as serde_json, faster (the serialize_batch bench); serialised_rows_round_trip checks it.
         // Rows go straight into the body; the rare row that does not fit moves to the next one.
-        let _ = simd_json::serde::to_writer(&mut body, row);
+        row.write_row(&mut body);
         let needed = body.len() - row_start + 1;
         if i > first && before + needed + ENVELOPE_OVERHEAD > max_bytes {
             let row_json = body.split_off(row_start);
@@ -1310,7 +1334,7 @@ mod tests {
             use braintrust_core::id::IdFormat;
             use braintrust_core::object::ObjectIds;
             use braintrust_core::row::SpanIdentity;
-            use braintrust_core::span::SpanOrigin;
+            use braintrust_core::span::{LoggedFields, SpanOrigin};
             use std::time::{Duration, SystemTime};
 
             let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
@@ -1330,9 +1354,10 @@ mod tests {
                 }),
                 PendingKind::SpanUpdate {
                     span: span.clone(),
-                    fields: fields(json!({"metrics": {"f": f}, "metadata": {"s": text}})),
+                    // `metadata` goes as JSON text written by the logging thread.
+                    fields: LoggedFields::written_now(fields(json!({"metrics": {"f": f}, "metadata": {"s": text}}))),
                 },
-                PendingKind::SpanEnd { span, end: at, fields: Map::new(), output: Some(json!(text)), deferred: None },
+                PendingKind::SpanEnd { span, end: at, fields: LoggedFields::new(), output: Some(json!(text)), deferred: None },
             ];
             let mut batch = RowBatch::new();
             for kind in pending {
@@ -1340,8 +1365,14 @@ mod tests {
             }
             let rows = batch.into_batch_rows();
             proptest::prop_assert_eq!(rows.len(), 1);
+            // No attachment is alive in these tests, so the text was written.
+            proptest::prop_assert!(rows[0].has_json_text());
             let sent = pack(&rows, 10, 1 << 20);
             let expected = Value::from(rows[0].clone().into_row());
+            // Text is copied in as JSON, not as serde_json's private wrapper of it (which
+            // serde_json itself would parse back into the value, hiding the difference).
+            let body = String::from_utf8_lossy(&sent[0].body);
+            proptest::prop_assert!(!body.contains("$serde_json::private"), "{}", body);
             let parsed: Value = serde_json::from_slice(&sent[0].body).unwrap();
             // As text, so that the order of keys counts too (simd-json writes some floats
             // differently, e.g. `e82` for `e+82`, which parsing evens out).

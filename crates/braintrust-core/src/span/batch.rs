@@ -13,7 +13,10 @@ use foldhash::fast::RandomState;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
 
-use super::{ObjectRef, PendingKind, PendingRow, SpanOrigin, SpanStartRow, seconds};
+use super::{
+    LoggedFields, LoggedValue, ObjectRef, PendingKind, PendingRow, SpanOrigin, SpanStartRow,
+    seconds,
+};
 use crate::attachment::Attachment;
 use crate::event::SpanAttributes;
 use crate::merge::{merge_fields, merge_row_into};
@@ -86,7 +89,7 @@ impl RowBatch {
         let key = row.key();
         match self.by_key.get(&key) {
             Some(&i) if row.is_merge() => {
-                self.rows[i].merge_row(row.into_row().into_map());
+                self.rows[i].merge_row(LoggedFields::from(row.into_row().into_map()));
                 i
             }
             Some(&i) => {
@@ -166,17 +169,17 @@ impl BatchRow {
                 origin,
                 start,
                 metrics: Map::from_iter([("start".to_owned(), seconds(start))]),
-                fields: Map::new(),
+                fields: LoggedFields::new(),
                 merged: false,
             })),
             row: Row::default(),
         };
-        row.merge_fields(fields);
+        row.merge_fields(LoggedFields::from(fields));
         if let Some(input) = input {
             row.insert("input", input.into_value());
         }
         if let Some(deferred) = deferred {
-            row.merge_fields(deferred.compute(attachments));
+            row.merge_fields(LoggedFields::from(deferred.compute(attachments)));
         }
         row
     }
@@ -217,28 +220,37 @@ impl BatchRow {
     }
 
     /// Merges fields in as `merge_fields` would into the built row.
-    fn merge_fields(&mut self, fields: Map<String, Value>) {
+    fn merge_fields(&mut self, fields: LoggedFields) {
         match &mut self.draft {
             Some(draft) if SpanDraft::can_take(&fields) => draft.merge_fields(fields),
-            _ => merge_fields(self.as_map_mut(), fields),
+            _ => merge_fields(self.as_map_mut(), fields.into_map()),
         }
     }
 
     /// Merges a later row in as `merge_row_into` would into the built row.
-    fn merge_row(&mut self, row: Map<String, Value>) {
+    fn merge_row(&mut self, row: LoggedFields) {
         match &mut self.draft {
             Some(draft) if SpanDraft::can_take(&row) => draft.merge_row(row),
-            _ => merge_row_into(self.as_map_mut(), row),
+            _ => merge_row_into(self.as_map_mut(), row.into_map()),
         }
     }
 
     /// Sets a field the user logs (never one the span's first row sets itself).
     fn insert(&mut self, key: &str, value: Value) {
-        let fields = match &mut self.draft {
-            Some(draft) => &mut draft.fields,
-            None => self.row.as_map_mut(),
-        };
-        fields.insert(key.to_owned(), value);
+        match &mut self.draft {
+            Some(draft) => draft.fields.insert(key, LoggedValue::Value(value)),
+            None => {
+                self.row.as_map_mut().insert(key.to_owned(), value);
+            }
+        }
+    }
+
+    /// Whether the row holds values as JSON text, which only `serde_json`'s serialiser writes
+    /// as JSON (see [`LoggedValue`]).
+    pub fn has_json_text(&self) -> bool {
+        self.draft
+            .as_ref()
+            .is_some_and(|draft| draft.fields.has_json_text())
     }
 }
 
@@ -264,7 +276,7 @@ struct SpanDraft {
     /// `metrics`: `start`, then what was logged.
     metrics: Map<String, Value>,
     /// The other logged fields, none of which the first row sets itself.
-    fields: Map<String, Value>,
+    fields: LoggedFields,
     /// Whether a later row was merged in (which drops `_is_merge` from the row).
     merged: bool,
 }
@@ -276,9 +288,9 @@ impl SpanDraft {
 
     /// Whether merging `fields` touches only what the user logs: no field the first row sets
     /// itself, no control field, and `metrics` (if any) an object to merge into the span's.
-    fn can_take(fields: &Map<String, Value>) -> bool {
-        fields.iter().all(|(key, value)| match key.as_str() {
-            "metrics" => value.is_object(),
+    fn can_take(fields: &LoggedFields) -> bool {
+        fields.iter().all(|(key, value)| match key {
+            "metrics" => matches!(value, LoggedValue::Value(Value::Object(_))),
             key => {
                 !key.starts_with('_')
                     && !KEY_FIELDS.contains(&key)
@@ -287,21 +299,21 @@ impl SpanDraft {
         })
     }
 
-    fn merge_fields(&mut self, mut fields: Map<String, Value>) {
-        if let Some(Value::Object(metrics)) = fields.shift_remove("metrics") {
+    fn merge_fields(&mut self, mut fields: LoggedFields) {
+        if let Some(LoggedValue::Value(Value::Object(metrics))) = fields.remove("metrics") {
             merge_fields(&mut self.metrics, metrics);
         }
-        merge_fields(&mut self.fields, fields);
+        self.fields.merge(fields, false);
     }
 
-    fn merge_row(&mut self, mut row: Map<String, Value>) {
-        if let Some(Value::Object(metrics)) = row.shift_remove("metrics") {
+    fn merge_row(&mut self, mut row: LoggedFields) {
+        if let Some(LoggedValue::Value(Value::Object(metrics))) = row.remove("metrics") {
             merge_fields(&mut self.metrics, metrics);
         }
-        // The user's fields alone merge as they would within the whole row: none of the keys
-        // merging looks at besides them (`_is_merge`, `_merge_paths`, the preserved ids) can be
-        // in `row`.
-        merge_row_into(&mut self.fields, row);
+        // The user's fields alone merge as they would within the whole row (a full row, so
+        // `tags` unite): none of the keys merging looks at besides them (`_is_merge`,
+        // `_merge_paths`, the preserved ids) can be in `row`.
+        self.fields.merge(row, true);
         self.merged = true;
     }
 
@@ -342,7 +354,7 @@ impl SpanDraft {
                 self.origin.caller,
             )),
         );
-        for (key, value) in self.fields {
+        for (key, value) in self.fields.into_map() {
             map.insert(key, value);
         }
         map
@@ -351,7 +363,7 @@ impl SpanDraft {
 
 /// Fields a span's first row sets itself besides its key fields ([`KEY_FIELDS`]), control
 /// fields (which start with `_`) and `metrics` (which merges).
-const SET_BY_FIRST_ROW: [&str; 6] = [
+pub(super) const SET_BY_FIRST_ROW: [&str; 6] = [
     "span_id",
     "root_span_id",
     "span_parents",
@@ -382,7 +394,7 @@ impl Serialize for SpanDraft {
         map.serialize_entry("span_attributes", &Attributes(self))?;
         map.serialize_entry("metrics", &self.metrics)?;
         map.serialize_entry("context", &self.context())?;
-        for (key, value) in &self.fields {
+        for (key, value) in self.fields.iter() {
             map.serialize_entry(key, value)?;
         }
         map.end()
@@ -467,6 +479,16 @@ mod tests {
         v.as_object().cloned().unwrap_or_default()
     }
 
+    /// A later row's fields: values, or (for half the picks) written as text where a span's
+    /// log writes them.
+    fn logged(pick: u8) -> LoggedFields {
+        if pick >= 12 {
+            LoggedFields::write_values(fields(pick))
+        } else {
+            LoggedFields::from(fields(pick))
+        }
+    }
+
     fn pending(spans: &[SpanIdentity], object: &ObjectRef, (span, kind, pick): Op) -> PendingRow {
         let span = spans[span % spans.len()].clone();
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + u64::from(pick));
@@ -514,12 +536,12 @@ mod tests {
             }),
             1 => PendingKind::SpanUpdate {
                 span,
-                fields: fields(pick),
+                fields: logged(pick),
             },
             _ => PendingKind::SpanEnd {
                 span,
                 end: at,
-                fields: fields(pick),
+                fields: logged(pick),
                 output: (pick % 2 == 0).then(|| json!("out")),
                 deferred: (pick % 3 == 0).then(|| {
                     DeferredEvent::new(move |_| Event::new().metadata(json!({"late": pick})))

@@ -1,0 +1,343 @@
+//! Fields logged on a span on their way to a request body.
+//!
+//! [`Span::log`](super::Span::log) writes the large values it is given (input, output,
+//! metadata, …) as JSON text on the logging thread. The values are then freed on the thread that
+//! made them, and the sender only copies their text into the request body. Merging a value into
+//! one that is held as text parses the text back first, so the row sent is always what merging
+//! the values would give.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::merge::{merge_fields, union_tags};
+
+/// One logged field's value.
+#[derive(Debug, Clone)]
+pub enum LoggedValue {
+    /// A JSON value.
+    Value(Value),
+    /// The JSON text of a value, written where it was logged.
+    Json(Box<RawValue>),
+}
+
+impl LoggedValue {
+    /// The value (parsing it when it is held as text).
+    pub fn into_value(self) -> Value {
+        match self {
+            LoggedValue::Value(value) => value,
+            // The text was written from a value, so it parses; `null` is the unreachable fallback.
+            LoggedValue::Json(text) => serde_json::from_str(text.get()).unwrap_or(Value::Null),
+        }
+    }
+
+    fn is_object(&self) -> bool {
+        match self {
+            LoggedValue::Value(value) => value.is_object(),
+            LoggedValue::Json(text) => text.get().starts_with('{'),
+        }
+    }
+
+    fn is_array(&self) -> bool {
+        match self {
+            LoggedValue::Value(value) => value.is_array(),
+            LoggedValue::Json(text) => text.get().starts_with('['),
+        }
+    }
+}
+
+impl Serialize for LoggedValue {
+    /// Text is written as it is with `serde_json`; other serialisers see it as a wrapped string,
+    /// so writers that are not `serde_json` must check [`LoggedFields::has_json_text`].
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            LoggedValue::Value(value) => value.serialize(serializer),
+            LoggedValue::Json(text) => text.serialize(serializer),
+        }
+    }
+}
+
+/// Fields logged on a span, in the order they were logged, each key once.
+#[derive(Debug, Clone, Default)]
+pub struct LoggedFields(Vec<(String, LoggedValue)>);
+
+impl From<Map<String, Value>> for LoggedFields {
+    /// The fields as values.
+    fn from(map: Map<String, Value>) -> LoggedFields {
+        LoggedFields(
+            map.into_iter()
+                .map(|(key, value)| (key, LoggedValue::Value(value)))
+                .collect(),
+        )
+    }
+}
+
+impl LoggedFields {
+    /// No fields.
+    pub fn new() -> LoggedFields {
+        LoggedFields::default()
+    }
+
+    /// The fields, with the values of fields the user logs (not `metrics`, control fields or
+    /// the fields that identify a row) written as JSON text now when they are strings, arrays or
+    /// objects. Values stay values while any attachment is alive (a sink finds attachments in
+    /// values) or a masking function is installed (it edits values).
+    pub fn written_now(map: Map<String, Value>) -> LoggedFields {
+        if crate::attachment::any_alive() || crate::mask::is_masking() {
+            return LoggedFields::from(map);
+        }
+        LoggedFields::write_values(map)
+    }
+
+    /// [`LoggedFields::written_now`] without its checks.
+    pub(crate) fn write_values(map: Map<String, Value>) -> LoggedFields {
+        LoggedFields(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let value = if is_written(&key, &value) {
+                        match serde_json::value::to_raw_value(&value) {
+                            Ok(text) => LoggedValue::Json(text),
+                            Err(_) => LoggedValue::Value(value),
+                        }
+                    } else {
+                        LoggedValue::Value(value)
+                    };
+                    (key, value)
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether there are no fields.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many fields there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether `key` is set.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// The fields in order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &LoggedValue)> {
+        self.0.iter().map(|(key, value)| (key.as_str(), value))
+    }
+
+    /// The values not held as text (text never references a live attachment: see
+    /// [`LoggedFields::written_now`]).
+    pub fn values(&self) -> impl Iterator<Item = &Value> {
+        self.0.iter().filter_map(|(_, value)| match value {
+            LoggedValue::Value(value) => Some(value),
+            LoggedValue::Json(_) => None,
+        })
+    }
+
+    /// Whether any value is held as JSON text.
+    pub fn has_json_text(&self) -> bool {
+        self.0
+            .iter()
+            .any(|(_, value)| matches!(value, LoggedValue::Json(_)))
+    }
+
+    /// Sets `key`, in place when it is already set.
+    pub fn insert(&mut self, key: impl Into<String>, value: LoggedValue) {
+        let key = key.into();
+        match self.position(&key) {
+            Some(at) => self.0[at].1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    /// Removes `key`, keeping the order of the rest.
+    pub fn remove(&mut self, key: &str) -> Option<LoggedValue> {
+        let at = self.position(key)?;
+        Some(self.0.remove(at).1)
+    }
+
+    /// The fields as a JSON object (parsing what is held as text).
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0
+            .into_iter()
+            .map(|(key, value)| (key, value.into_value()))
+            .collect()
+    }
+
+    /// Deep-merges `incoming` in as [`merge_fields`] does; with `tags_union`, two arrays of
+    /// `tags` are united as a merge row's are (see [`crate::merge`]).
+    pub fn merge(&mut self, incoming: LoggedFields, tags_union: bool) {
+        if self.is_empty() {
+            *self = incoming;
+            return;
+        }
+        for (key, value) in incoming.0 {
+            let Some(at) = self.position(&key) else {
+                self.0.push((key, value));
+                continue;
+            };
+            let existing = &mut self.0[at].1;
+            if tags_union && key == "tags" && existing.is_array() && value.is_array() {
+                let old = std::mem::replace(existing, LoggedValue::Value(Value::Null));
+                if let (Value::Array(mut old), Value::Array(new)) =
+                    (old.into_value(), value.into_value())
+                {
+                    union_tags(&mut old, new);
+                    *existing = LoggedValue::Value(Value::Array(old));
+                }
+            } else if existing.is_object() && value.is_object() {
+                let old = std::mem::replace(existing, LoggedValue::Value(Value::Null));
+                if let (Value::Object(mut old), Value::Object(new)) =
+                    (old.into_value(), value.into_value())
+                {
+                    merge_fields(&mut old, new);
+                    *existing = LoggedValue::Value(Value::Object(old));
+                }
+            } else {
+                *existing = value;
+            }
+        }
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.0.iter().position(|(k, _)| k == key)
+    }
+}
+
+impl Serialize for LoggedFields {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// Whether a logged field's value is worth writing as text now: a string, array or object of a
+/// field the user logs (`metrics` merges into the span's own; control and key fields are read by
+/// the sender).
+fn is_written(key: &str, value: &Value) -> bool {
+    matches!(value, Value::String(_) | Value::Array(_) | Value::Object(_))
+        && key != "metrics"
+        && !key.starts_with('_')
+        && !crate::row::KEY_FIELDS.contains(&key)
+        && !super::batch::SET_BY_FIRST_ROW.contains(&key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn user_fields_are_written_as_text_and_the_rest_stay_values() {
+        let fields = LoggedFields::write_values(map(json!({
+            "input": {"q": "a \"quoted\" question"},
+            "output": "answer",
+            "tags": ["t"],
+            "metrics": {"tokens": 3},
+            "scores": {"s": 1},
+            "span_attributes": {"name": "n"},
+            "id": "row",
+            "_is_merge": true,
+            "error": null,
+            "weight": 2,
+        })));
+        let kinds: Vec<(&str, bool)> = fields
+            .iter()
+            .map(|(key, value)| (key, matches!(value, LoggedValue::Json(_))))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("input", true),
+                ("output", true),
+                ("tags", true),
+                ("metrics", false),
+                ("scores", true),
+                ("span_attributes", false),
+                ("id", false),
+                ("_is_merge", false),
+                ("error", false),
+                ("weight", false),
+            ]
+        );
+        assert!(fields.has_json_text());
+        assert_eq!(
+            serde_json::to_value(&fields).ok(),
+            Some(json!({
+                "input": {"q": "a \"quoted\" question"}, "output": "answer", "tags": ["t"],
+                "metrics": {"tokens": 3}, "scores": {"s": 1}, "span_attributes": {"name": "n"},
+                "id": "row", "_is_merge": true, "error": null, "weight": 2,
+            }))
+        );
+    }
+
+    /// Merging gives what merging the values gives, whichever side is text.
+    #[test]
+    fn merging_text_equals_merging_values() {
+        let first = json!({
+            "input": {"a": 1, "b": {"c": 2}}, "output": [1], "tags": ["x", "y"],
+            "metadata": {"m": 1}, "expected": "e",
+        });
+        let second = json!({
+            "input": {"b": {"d": 3}}, "output": {"o": 1}, "tags": ["y", "z"],
+            "metadata": "flat", "expected": {"e": 1}, "error": "new",
+        });
+        for tags_union in [false, true] {
+            let mut expected = LoggedFields::from(map(first.clone()));
+            expected.merge(LoggedFields::from(map(second.clone())), tags_union);
+            let expected = Value::Object(expected.into_map());
+            for (text_first, text_second) in [(true, false), (false, true), (true, true)] {
+                let side = |v: &Value, text: bool| {
+                    if text {
+                        LoggedFields::write_values(map(v.clone()))
+                    } else {
+                        LoggedFields::from(map(v.clone()))
+                    }
+                };
+                let mut merged = side(&first, text_first);
+                merged.merge(side(&second, text_second), tags_union);
+                // Compared as text: the order of keys must match too.
+                assert_eq!(
+                    serde_json::to_string(&merged).ok(),
+                    Some(expected.to_string()),
+                    "tags_union {tags_union}, text {text_first} {text_second}"
+                );
+                assert_eq!(Value::Object(merged.into_map()), expected);
+            }
+        }
+        let mut tags = LoggedFields::write_values(map(json!({"tags": ["x", "y"]})));
+        tags.merge(
+            LoggedFields::write_values(map(json!({"tags": ["y", "z"]}))),
+            true,
+        );
+        assert_eq!(
+            Value::Object(tags.into_map()),
+            json!({"tags": ["x", "y", "z"]})
+        );
+    }
+
+    #[test]
+    fn insert_and_remove_keep_order() {
+        let mut fields = LoggedFields::from(map(json!({"a": 1, "b": 2, "c": 3})));
+        fields.insert("b", LoggedValue::Value(json!(20)));
+        fields.insert("d", LoggedValue::Value(json!(4)));
+        assert!(matches!(fields.remove("a"), Some(LoggedValue::Value(v)) if v == json!(1)));
+        assert!(fields.remove("a").is_none());
+        assert_eq!(
+            serde_json::to_string(&fields).ok().as_deref(),
+            Some(r#"{"b":20,"c":3,"d":4}"#)
+        );
+        assert_eq!(fields.len(), 3);
+        assert!(fields.contains_key("d") && !fields.contains_key("a"));
+    }
+}
