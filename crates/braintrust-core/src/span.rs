@@ -424,6 +424,13 @@ pub trait SpanSink: Send + Sync + fmt::Debug {
     fn default_root_type(&self) -> Option<SpanType> {
         None
     }
+    /// Whether the sink is behind: rows wait in its queue, and the logging thread may soon wait
+    /// for room. [`Span::log`] then writes the values it is given as JSON text itself (see
+    /// [`LoggedFields::written_now`]), sharing the sender's work; otherwise it hands the values
+    /// over as they are, which costs the logging thread least. The default is no.
+    fn is_backlogged(&self) -> bool {
+        false
+    }
     /// A permalink to a span or object (may log in and resolve the object).
     fn permalink(&self, components: &SpanComponents) -> Result<String, LinkError>;
     /// Registers `object` now if it is not resolved yet, waiting for the answer. Exports of
@@ -859,6 +866,17 @@ struct SpanInner {
     ended: AtomicBool,
 }
 
+impl SpanInner {
+    /// Fields logged on the span, written as JSON text now while its sink is behind.
+    fn logged(&self, fields: Map<String, Value>) -> LoggedFields {
+        if !fields.is_empty() && self.sink.is_backlogged() {
+            LoggedFields::written_now(fields)
+        } else {
+            LoggedFields::from(fields)
+        }
+    }
+}
+
 impl Drop for SpanInner {
     fn drop(&mut self) {
         if !self.ended.swap(true, Ordering::AcqRel) {
@@ -1092,7 +1110,7 @@ impl Span {
             object: Some(inner.object.clone()),
             kind: PendingKind::SpanUpdate {
                 span: inner.identity.clone(),
-                fields: LoggedFields::written_now(fields),
+                fields: inner.logged(fields),
             },
         });
         Ok(())
@@ -1198,7 +1216,7 @@ impl Span {
                     object: Some(inner.object.clone()),
                     kind: PendingKind::SpanUpdate {
                         span: inner.identity.clone(),
-                        fields: LoggedFields::written_now(fields),
+                        fields: inner.logged(fields),
                     },
                 });
             }
@@ -1209,7 +1227,7 @@ impl Span {
             kind: PendingKind::SpanEnd {
                 span: inner.identity.clone(),
                 end: time,
-                fields: LoggedFields::written_now(fields),
+                fields: inner.logged(fields),
                 output,
                 deferred,
             },

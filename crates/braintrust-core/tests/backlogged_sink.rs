@@ -1,0 +1,107 @@
+//! A span writes logged values as JSON text on the logging thread only while its sink says it
+//! is behind, and the rows it sends are the same either way.
+//!
+//! This file holds one test so that no other test of the process keeps an attachment alive or
+//! installs a masking function while it runs (either keeps values as values).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use braintrust_core::event::Event;
+use braintrust_core::object::ObjectIds;
+use braintrust_core::span::{
+    FlushError, LinkError, ObjectRef, PendingKind, PendingRow, Span, SpanSink, StartSpan,
+};
+use braintrust_core::span_components::SpanComponents;
+use serde_json::{Value, json};
+
+#[derive(Debug, Default)]
+struct Sink {
+    rows: Mutex<Vec<PendingRow>>,
+    behind: AtomicBool,
+}
+
+impl SpanSink for Sink {
+    fn submit(&self, row: PendingRow) {
+        self.rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(row);
+    }
+
+    fn flush(&self) -> Result<(), FlushError> {
+        Ok(())
+    }
+
+    fn is_backlogged(&self) -> bool {
+        self.behind.load(Ordering::SeqCst)
+    }
+
+    fn permalink(&self, _: &SpanComponents) -> Result<String, LinkError> {
+        Err(LinkError::Unsupported("test".into()))
+    }
+}
+
+/// Logs one event and ends with another while the sink is (or is not) behind; returns whether
+/// the update and end rows held JSON text, and the rows built from them.
+fn log_and_end(behind: bool) -> (Vec<bool>, Vec<Value>) {
+    let sink = Arc::new(Sink::default());
+    sink.behind.store(behind, Ordering::SeqCst);
+    let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
+    let span = Span::start(sink.clone(), object, StartSpan::named("step"));
+    span.log(
+        Event::new()
+            .input(json!({"messages": [{"role": "user", "content": "hi"}]}))
+            .metadata(json!({"model": "m"}))
+            .metric("tokens", 3.0),
+    )
+    .expect("a valid event");
+    span.log_and_end(Event::new().output(json!(["a", "b"])))
+        .expect("a valid event");
+
+    let rows = std::mem::take(&mut *sink.rows.lock().unwrap_or_else(|e| e.into_inner()));
+    let held_text = rows
+        .iter()
+        .filter_map(|row| match &row.kind {
+            PendingKind::SpanUpdate { fields, .. } | PendingKind::SpanEnd { fields, .. } => {
+                Some(fields.has_json_text())
+            }
+            _ => None,
+        })
+        .collect();
+    let built = rows
+        .into_iter()
+        .map(|row| {
+            let mut row: Value = row.into_row().into();
+            // Times differ between the two runs; everything else must not.
+            for key in ["id", "span_id", "root_span_id", "created", "metrics"] {
+                row.as_object_mut().map(|row| row.remove(key));
+            }
+            row.as_object_mut().map(|row| row.remove("span_attributes"));
+            row
+        })
+        .collect();
+    (held_text, built)
+}
+
+#[test]
+fn logged_values_are_written_as_text_only_while_the_sink_is_behind() {
+    let (text_when_keeping_up, rows_when_keeping_up) = log_and_end(false);
+    let (text_when_behind, rows_when_behind) = log_and_end(true);
+
+    assert_eq!(
+        text_when_keeping_up,
+        vec![false, false],
+        "a sink that keeps up receives values"
+    );
+    assert_eq!(
+        text_when_behind,
+        vec![true, true],
+        "a sink that is behind receives JSON text"
+    );
+    assert_eq!(rows_when_keeping_up, rows_when_behind);
+    let update = &rows_when_behind[1];
+    assert_eq!(update["input"]["messages"][0]["content"], json!("hi"));
+    assert_eq!(update["metadata"], json!({"model": "m"}));
+    assert_eq!(rows_when_behind[2]["output"], json!(["a", "b"]));
+}
