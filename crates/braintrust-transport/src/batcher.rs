@@ -254,12 +254,12 @@ impl Batcher {
         let (rows, rows_rx) = crossbeam_channel::bounded(capacity);
         let (control, control_rx) = crossbeam_channel::unbounded();
         let wake_sent = Arc::new(AtomicBool::new(false));
-        // Wake the worker for a chunk of 20 requests' worth of rows (bounded by the queue), or
-        // at a tenth of the queue in sync-flush mode, where it only moves rows aside.
+        // Wake the worker once WAKE_BATCHES requests' worth of rows wait (bounded by the queue),
+        // or at a tenth of the queue in sync-flush mode, where it only moves rows aside.
         let wake_at = if options.config.sync_flush {
             (capacity / 10).max(1)
         } else {
-            (options.config.batch_size.max(1) * 20).min(capacity)
+            (options.config.batch_size.max(1) * WAKE_BATCHES).min(capacity)
         };
         let counters = Arc::new(Counters::new());
         let org = Arc::new(OnceLock::new());
@@ -499,6 +499,16 @@ impl Drop for Batcher {
 /// finish, so rows of one span always arrive in order.
 const MAX_IN_FLIGHT: usize = 4;
 
+/// Requests' worth of queued rows that wake the worker.
+const WAKE_BATCHES: usize = 20;
+
+/// Requests' worth of rows the worker gathers into one chunk before handing it to the sender
+/// (fewer rows go when the queue runs dry or at a flush). Each chunk waits for the previous
+/// one's requests to finish, so the requests in flight thin out at its end (larger chunks
+/// probably gain by having fewer such ends). 50 gave about 13% more throughput than 20 in `log_throughput`, and
+/// about 18 MB more peak memory; 100 added little more and 60 MB.
+const CHUNK_BATCHES: usize = 50;
+
 /// Chunks handed to the sender at once: one sending and one waiting for it, so the worker
 /// thread prepares the next chunk while the previous one is on the wire.
 const MAX_CHUNKS_QUEUED: u32 = 2;
@@ -630,7 +640,7 @@ impl Worker {
         let mut pending: Vec<Queued> = Vec::new();
         let mut dropped_seen = 0;
         let sync = self.options.config.sync_flush;
-        let eager_at = self.options.config.batch_size.max(1) * 20;
+        let eager_at = self.options.config.batch_size.max(1) * CHUNK_BATCHES;
         let capacity = self.options.config.queue_size.max(1);
         loop {
             let message = control.recv_timeout(self.options.flush_interval);

@@ -253,7 +253,7 @@ fn a_spans_rows_in_later_chunks_arrive_after_its_first_row() {
         .start()
         .unwrap();
     let mut o = options(&server);
-    // One row per request and a chunk every 20 rows: a span's rows land in different chunks,
+    // One row per request and a chunk every 50 rows: a span's rows land in different chunks,
     // whose requests would race if chunks were not kept in order.
     o.config.batch_size = 1;
     let batcher = Batcher::start(o).unwrap();
