@@ -758,19 +758,18 @@ where
         })
         .take_until(run_token.clone().cancelled_owned());
     let runner = shared.clone();
-    let in_flight = trials
-        .map(move |item| {
-            let shared = runner.clone();
-            async move {
-                match item {
-                    Ok((index, case, trial)) => {
-                        Ok((index, trial, run_trial(&shared, case, trial).await))
-                    }
-                    Err(e) => Err(e),
+    let in_flight = trials.map(move |item| {
+        let shared = runner.clone();
+        async move {
+            match item {
+                Ok((index, case, trial)) => {
+                    Ok((index, trial, run_trial(&shared, case, trial).await))
                 }
+                Err(e) => Err(e),
             }
-        })
-        .buffer_unordered(options.max_concurrency);
+        }
+    });
+    let in_flight = crate::intake::EagerBuffered::new(in_flight, options.max_concurrency);
     let mut in_flight = std::pin::pin!(in_flight);
 
     let cases_started = std::time::Instant::now();

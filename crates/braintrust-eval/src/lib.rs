@@ -15,6 +15,7 @@
 pub mod case;
 pub mod eval;
 mod function;
+mod intake;
 pub mod local;
 pub mod report;
 pub mod score;
