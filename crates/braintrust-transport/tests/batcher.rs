@@ -289,3 +289,85 @@ fn a_spans_rows_in_later_chunks_arrive_after_its_first_row() {
         assert!(row["metrics"]["end"].is_number(), "{row}");
     }
 }
+
+/// Holds the first request until the test opens it, then answers every request with 401.
+#[derive(Debug)]
+struct GatedClient {
+    entered: std::sync::Mutex<Option<std::sync::mpsc::Sender<()>>>,
+    open: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl braintrust_transport::http::HttpClient for GatedClient {
+    fn send(
+        &self,
+        _request: braintrust_transport::http::HttpRequest,
+    ) -> braintrust_transport::http::ResponseFuture<'_> {
+        let first = self
+            .entered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let open = self.open.clone();
+        Box::pin(async move {
+            if let Some(entered) = first {
+                let _ = entered.send(());
+                open.notified().await;
+            }
+            Ok(braintrust_transport::http::HttpResponse {
+                status: 401,
+                headers: Vec::new(),
+                body: b"{}".to_vec(),
+            })
+        })
+    }
+}
+
+#[test]
+fn the_batcher_is_backlogged_while_more_than_half_its_queue_waits() {
+    use braintrust_core::span::{LoggedFields, ObjectRef, PendingKind, PendingRow};
+    let (entered, entered_rx) = std::sync::mpsc::channel();
+    let open = std::sync::Arc::new(tokio::sync::Notify::new());
+    let client = std::sync::Arc::new(GatedClient {
+        entered: std::sync::Mutex::new(Some(entered)),
+        open: open.clone(),
+    });
+    let mut o = BatcherOptions::new("http://gated.invalid", "key");
+    o.config.queue_size = 10;
+    o.flush_interval = Duration::from_millis(1);
+    o.retry_base_delay = Duration::from_millis(1);
+    let batcher = Batcher::with_client(o, client).unwrap();
+    // Rows of a project known by name: the worker resolves it before sending, on its own thread.
+    let object = ObjectRef::project_named("backlog");
+    let row = || PendingRow {
+        object: Some(object.clone()),
+        kind: PendingKind::SpanUpdate {
+            span: SpanIdentity::root(IdFormat::Hex),
+            fields: LoggedFields::new(),
+        },
+    };
+    assert!(batcher.submit(row()));
+    // The worker took that row and now waits on the held request: later rows stay queued.
+    entered_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the worker sent a request");
+    assert!(!batcher.is_backlogged());
+    for _ in 0..5 {
+        assert!(batcher.submit(row()));
+    }
+    assert!(!batcher.is_backlogged(), "half the queue is not behind");
+    assert!(batcher.submit(row()));
+    assert!(batcher.is_backlogged(), "six of ten rows wait");
+
+    open.notify_one();
+    assert!(
+        batcher.flush().is_err(),
+        "the project cannot be resolved (401)"
+    );
+    assert!(!batcher.is_backlogged());
+    let stats = batcher.stats();
+    assert_eq!(
+        (stats.enqueued, stats.failed, stats.dropped),
+        (7, 7, 0),
+        "{stats:?}"
+    );
+}
