@@ -1253,12 +1253,6 @@ fn pack<R: WriteRow>(rows: &[R], batch_size: usize, max_bytes: usize) -> Vec<Bat
         let row_start = body.len();
         // Rows go straight into the body; the rare row that does not fit moves to the next one.
         row.write_row(&mut body);
-        if i == first {
-            // Room for the body, judged by its first row, so that it is not copied as it grows.
-            let rows_in_body = batch_size.max(1).min(rows.len() - first);
-            let expected = body.len().saturating_mul(rows_in_body).min(max_bytes);
-            body.reserve(expected.saturating_sub(body.len()));
-        }
         let needed = body.len() - row_start + 1;
         if i > first && before + needed + ENVELOPE_OVERHEAD > max_bytes {
             let row_json = body.split_off(row_start);
