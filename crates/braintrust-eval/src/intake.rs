@@ -72,18 +72,6 @@ where
             Poll::Ready(None) | Poll::Pending => Poll::Pending,
         }
     }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let running = self.running.len();
-        if self.source_done {
-            return (running, Some(running));
-        }
-        let (low, high) = self.source.size_hint();
-        (
-            low.saturating_add(running),
-            high.and_then(|h| h.checked_add(running)),
-        )
-    }
 }
 
 impl<S: Stream> FusedStream for EagerBuffered<S>
