@@ -8,8 +8,10 @@
 //!    a 10 ms sleep last about 11.3 ms. `mean_task_sleep_ms` is how long the sleeps lasted and
 //!    `slot_utilization` the share of the 10 slots' time spent inside tasks: what the runner
 //!    itself loses is `1 - slot_utilization`. `machine_sleep_efficiency` is the same ratio for
-//!    one thread doing nothing but 200 such sleeps (`std::thread::sleep`): the ceiling this
-//!    machine's timers put on any runner's efficiency.
+//!    one thread doing nothing but 200 such sleeps (`std::thread::sleep`), and
+//!    `bare_runtime_concurrency_efficiency` the same for 10 plain tokio tasks doing the cases'
+//!    sleeps on timerfds with no runner: the ceilings this machine and runtime put on any
+//!    runner's efficiency (ten timers expiring together are handled one after the other).
 //!
 //! Both run in the baselines' local mode (`no_send_logs`: nothing is sent) and again logging
 //! every span to an in-process braintrust-local. Prints one JSON line
@@ -165,6 +167,29 @@ fn run(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
         }
         200.0 * sleep.as_secs_f64() / started.elapsed().as_secs_f64()
     };
+    // The same sleeps with no runner: `concurrency` tokio tasks sleeping one after the other on
+    // timerfds, `cases` sleeps in all. Ten timers that expire together are handled one after
+    // the other, so each sleep lasts longer than a lone one: this is the ceiling any runner on
+    // this runtime and machine has.
+    let bare_runtime_efficiency = {
+        let concurrency = args.concurrency.max(1) as u64;
+        let started = Instant::now();
+        runtime.block_on(async {
+            let mut sleepers = tokio::task::JoinSet::new();
+            for k in 0..concurrency {
+                let sleeps = args.cases / concurrency + u64::from(k < args.cases % concurrency);
+                sleepers.spawn(async move {
+                    for _ in 0..sleeps {
+                        if tokio_timerfd::sleep(sleep).await.is_err() {
+                            tokio::time::sleep(sleep).await;
+                        }
+                    }
+                });
+            }
+            while sleepers.join_next().await.is_some() {}
+        });
+        ideal / started.elapsed().as_secs_f64()
+    };
     let local_sync = sync_run(false)?;
     let local_async = async_run(false, Timer::Precise)?;
     let (mean_sleep_ms, slot_use) = sleep_stats(&local_async);
@@ -203,6 +228,7 @@ fn run(args: &Args) -> Result<String, Box<dyn std::error::Error>> {
         "mean_task_sleep_ms": round3(mean_sleep_ms),
         "slot_utilization": round3(slot_use),
         "machine_sleep_efficiency": round3(machine_sleep_efficiency),
+        "bare_runtime_concurrency_efficiency": round3(bare_runtime_efficiency),
         "tokio_timer_concurrency_efficiency": round3(ideal / tokio_async.summary.cases_seconds),
         "tokio_timer_mean_task_sleep_ms": round3(tokio_sleep_ms),
         "tokio_timer_slot_utilization": round3(tokio_slot_use),
