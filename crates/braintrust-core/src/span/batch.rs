@@ -245,20 +245,23 @@ impl BatchRow {
         }
     }
 
-    /// Whether the row holds values as JSON text, which only `serde_json`'s serialiser writes
-    /// as JSON (see [`LoggedValue`]).
+    /// Whether the row holds logged values as JSON text written by the logging thread.
     pub fn has_json_text(&self) -> bool {
         self.draft
             .as_ref()
             .is_some_and(|draft| draft.fields.has_json_text())
     }
-}
 
-impl Serialize for BatchRow {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+    /// Appends the row's JSON to a request body: a span's typed row field by field, with the
+    /// logged values held as text copied as they are; a built row as it is. simd-json writes
+    /// the same compact JSON as `serde_json`, faster (the `serialize_batch` bench).
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         match &self.draft {
-            Some(draft) => draft.serialize(serializer),
-            None => self.row.serialize(serializer),
+            Some(draft) => draft.write_json(out),
+            None => {
+                // Writing into memory cannot fail.
+                let _ = simd_json::serde::to_writer(out, &self.row);
+            }
         }
     }
 }
@@ -372,32 +375,66 @@ pub(super) const SET_BY_FIRST_ROW: [&str; 6] = [
     "context",
 ];
 
-/// Written in the order of [`SpanDraft::into_map`]'s keys.
-impl Serialize for SpanDraft {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("id", self.span.row_id())?;
-        map.serialize_entry("span_id", self.span.span_id())?;
-        map.serialize_entry("root_span_id", self.span.root_span_id())?;
+impl SpanDraft {
+    /// Writes the row, its keys in the order of [`SpanDraft::into_map`]'s.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut object = ObjectWriter::open(out);
+        object.entry("id", self.span.row_id());
+        object.entry("span_id", self.span.span_id());
+        object.entry("root_span_id", self.span.root_span_id());
         if !self.span.is_root() {
-            map.serialize_entry("span_parents", &Parents(&self.span))?;
+            object.entry("span_parents", &Parents(&self.span));
         }
         if !self.merged {
-            map.serialize_entry("_is_merge", &false)?;
+            object.entry("_is_merge", &false);
         }
-        map.serialize_entry("created", &format_created(self.start))?;
+        object.entry("created", &format_created(self.start));
         if let Some(ids) = self.ids() {
             for (key, value) in ids.fields() {
-                map.serialize_entry(key, value)?;
+                object.entry(key, value);
             }
         }
-        map.serialize_entry("span_attributes", &Attributes(self))?;
-        map.serialize_entry("metrics", &self.metrics)?;
-        map.serialize_entry("context", &self.context())?;
+        object.entry("span_attributes", &Attributes(self));
+        object.entry("metrics", &self.metrics);
+        object.entry("context", &self.context());
         for (key, value) in self.fields.iter() {
-            map.serialize_entry(key, value)?;
+            value.write_json(object.key(key));
         }
-        map.end()
+        object.close();
+    }
+}
+
+/// Writes a JSON object's members one by one.
+struct ObjectWriter<'a> {
+    out: &'a mut Vec<u8>,
+    empty: bool,
+}
+
+impl<'a> ObjectWriter<'a> {
+    fn open(out: &'a mut Vec<u8>) -> ObjectWriter<'a> {
+        out.push(b'{');
+        ObjectWriter { out, empty: true }
+    }
+
+    /// Writes `"key":` (after a comma unless first) and returns where its value goes.
+    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        if !self.empty {
+            self.out.push(b',');
+        }
+        self.empty = false;
+        // Writing into memory cannot fail.
+        let _ = simd_json::serde::to_writer(&mut *self.out, key);
+        self.out.push(b':');
+        self.out
+    }
+
+    fn entry<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+        let out = self.key(key);
+        let _ = simd_json::serde::to_writer(out, value);
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
     }
 }
 
@@ -599,18 +636,19 @@ mod tests {
             let folded = batch(&ops);
             prop_assert_eq!(folded.added(), ops.len());
             prop_assert_eq!(&text(folded.into_rows()), &expected);
-            let sent: Vec<String> = batch(&ops)
-                .into_batch_rows()
-                .iter()
-                .map(|row| serde_json::to_string(row).unwrap_or_default())
-                .collect();
+            let written = |row: &BatchRow| {
+                let mut out = Vec::new();
+                row.write_json(&mut out);
+                String::from_utf8(out).unwrap_or_default()
+            };
+            let sent: Vec<String> = batch(&ops).into_batch_rows().iter().map(written).collect();
             prop_assert_eq!(&sent, &expected);
             let edited: Vec<String> = batch(&ops)
                 .into_batch_rows()
                 .into_iter()
                 .map(|mut row| {
                     row.as_map_mut();
-                    serde_json::to_string(&row).unwrap_or_default()
+                    written(&row)
                 })
                 .collect();
             prop_assert_eq!(edited, expected);
