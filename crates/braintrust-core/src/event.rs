@@ -234,9 +234,19 @@ const EVENT_KEYS: &[&str] = &[
 ];
 
 /// Fields to log on a span (or a dataset record), validated by [`Event::into_fields`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     fields: Map<String, Value>,
+}
+
+impl Default for Event {
+    fn default() -> Event {
+        // Room for the usual fields (input, output, expected, metadata, metrics, scores, tags,
+        // error) without growing the map field by field.
+        Event {
+            fields: Map::with_capacity(8),
+        }
+    }
 }
 
 impl Event {
@@ -275,7 +285,8 @@ impl Event {
                 map.insert(name.into(), value);
             }
             _ => {
-                let mut map = Map::new();
+                // Metrics and metadata entries usually come several at a time.
+                let mut map = Map::with_capacity(4);
                 map.insert(name.into(), value);
                 self.fields.insert(field.to_owned(), Value::Object(map));
             }
