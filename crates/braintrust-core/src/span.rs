@@ -31,7 +31,7 @@ mod batch;
 mod logged;
 
 pub use batch::{BatchRow, RowBatch};
-pub use logged::{LoggedFields, LoggedValue};
+pub use logged::{JsonText, LoggedFields, LoggedValue};
 
 /// The object rows go to: known ids, or a project to resolve by name first.
 #[derive(Clone)]

@@ -27,7 +27,9 @@ thread_local! {
 }
 
 impl JsonText {
-    /// The text of `value` (simd-json writes the same compact JSON as `serde_json`, faster).
+    /// The text of `value`, written by simd-json: compact JSON that parses back to the same
+    /// value as `serde_json`'s (a few floats are spelled differently, e.g. `1e82` for `1e+82`),
+    /// written faster.
     pub fn of(value: &Value) -> Option<JsonText> {
         let write = |buffer: &mut Vec<u8>| {
             buffer.clear();
