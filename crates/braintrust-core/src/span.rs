@@ -239,7 +239,7 @@ pub struct SpanStartRow {
 #[derive(Debug)]
 pub enum PendingKind {
     /// A span's first row.
-    SpanStart(Box<SpanStartRow>),
+    SpanStart(SpanStartRow),
     /// Fields logged on a span (a merge row).
     SpanUpdate {
         /// The span.
@@ -1037,7 +1037,7 @@ impl Span {
         crate::context::enable();
         sink.submit(PendingRow {
             object: Some(object.clone()),
-            kind: PendingKind::SpanStart(Box::new(SpanStartRow {
+            kind: PendingKind::SpanStart(SpanStartRow {
                 span: identity.clone(),
                 attributes,
                 exec_counter: next_exec_counter(),
@@ -1049,7 +1049,7 @@ impl Span {
                 fields,
                 input,
                 deferred,
-            })),
+            }),
         });
         Span {
             inner: Some(Arc::new(SpanInner {

@@ -217,8 +217,7 @@ struct Queued {
 /// The live attachments a pending row references (none, cheaply, when no attachment is alive).
 fn referenced_attachments(row: &PendingRow) -> Vec<Attachment> {
     match &row.kind {
-        PendingKind::SpanStart(start) => {
-            let SpanStartRow { fields, input, .. } = &**start;
+        PendingKind::SpanStart(SpanStartRow { fields, input, .. }) => {
             attachments_in(fields.values().chain(input.iter().flat_map(|i| i.values())))
         }
         // Fields held as JSON text reference no live attachment (`LoggedFields::written_now`).
@@ -1356,7 +1355,7 @@ mod tests {
             let at = SystemTime::UNIX_EPOCH + Duration::from_secs_f64(1.7e9 + f.abs().min(1e6));
             let fields = |v: Value| v.as_object().cloned().unwrap_or_default();
             let pending = [
-                PendingKind::SpanStart(Box::new(SpanStartRow {
+                PendingKind::SpanStart(SpanStartRow {
                     span: span.clone(),
                     attributes: SpanAttributes::named(name),
                     exec_counter: 7,
@@ -1365,7 +1364,7 @@ mod tests {
                     fields: fields(json!({"input": {"text": text}})),
                     input: None,
                     deferred: None,
-                })),
+                }),
                 PendingKind::SpanUpdate {
                     span: span.clone(),
                     // `metadata` goes as JSON text written by the logging thread.

@@ -147,7 +147,7 @@ impl BatchRow {
     /// A span's first row, running its [`DeferredEvent`](super::DeferredEvent) if it has one.
     pub(super) fn first_row(
         object: Option<ObjectRef>,
-        start: Box<SpanStartRow>,
+        start: SpanStartRow,
         attachments: &mut Vec<Attachment>,
     ) -> BatchRow {
         let SpanStartRow {
@@ -159,7 +159,7 @@ impl BatchRow {
             fields,
             input,
             deferred,
-        } = *start;
+        } = start;
         // Room for `start`, `end` and a few logged metrics without growing.
         let mut metrics = Map::with_capacity(8);
         metrics.insert("start".to_owned(), seconds(start));
@@ -534,7 +534,7 @@ mod tests {
         let span = spans[span % spans.len()].clone();
         let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000 + u64::from(pick));
         let kind = match kind % 3 {
-            0 => PendingKind::SpanStart(Box::new(SpanStartRow {
+            0 => PendingKind::SpanStart(SpanStartRow {
                 span,
                 attributes: match pick % 5 {
                     0 => SpanAttributes::default(),
@@ -574,7 +574,7 @@ mod tests {
                 deferred: (pick % 4 == 2).then(|| {
                     DeferredEvent::new(move |_| Event::new().output(json!({"early": pick})))
                 }),
-            })),
+            }),
             1 => PendingKind::SpanUpdate {
                 span,
                 fields: logged(pick),
