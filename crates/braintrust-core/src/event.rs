@@ -234,20 +234,15 @@ const EVENT_KEYS: &[&str] = &[
 ];
 
 /// Fields to log on a span (or a dataset record), validated by [`Event::into_fields`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Event {
     fields: Map<String, Value>,
 }
 
-impl Default for Event {
-    fn default() -> Event {
-        // Room for the usual fields (input, output, expected, metadata, metrics, scores, tags,
-        // error) without growing the map field by field.
-        Event {
-            fields: Map::with_capacity(8),
-        }
-    }
-}
+/// Room an event's map takes on its first field: the usual fields (input, output, expected,
+/// metadata, metrics, scores, tags, error) without growing field by field. An empty event
+/// allocates nothing.
+const USUAL_FIELDS: usize = 8;
 
 impl Event {
     /// An empty event.
@@ -274,7 +269,15 @@ impl Event {
         Ok(event)
     }
 
+    /// Gives an event that has no field yet (and so no allocation) room for the usual ones.
+    fn make_room(&mut self) {
+        if self.fields.is_empty() {
+            self.fields = Map::with_capacity(USUAL_FIELDS);
+        }
+    }
+
     fn set(mut self, key: &str, value: Value) -> Event {
+        self.make_room();
         self.fields.insert(key.to_owned(), value);
         self
     }
@@ -288,6 +291,7 @@ impl Event {
                 // Metrics and metadata entries usually come several at a time.
                 let mut map = Map::with_capacity(4);
                 map.insert(name.into(), value);
+                self.make_room();
                 self.fields.insert(field.to_owned(), Value::Object(map));
             }
         }
