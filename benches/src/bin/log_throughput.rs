@@ -141,7 +141,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("{line}");
     drop(logger);
     drop(server);
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", "-rows"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
     Ok(())

@@ -122,7 +122,8 @@ impl LocalServerBuilder {
         self
     }
 
-    /// Persist to this SQLite file (default: in memory).
+    /// Persist to this SQLite file (default: in memory), with the rows' texts in `<path>-rows`
+    /// beside it.
     pub fn db_path(mut self, path: impl Into<PathBuf>) -> LocalServerBuilder {
         self.db = Some(path.into());
         self

@@ -17,7 +17,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8787")]
     addr: SocketAddr,
-    /// SQLite database file (created if missing); data survives restarts.
+    /// SQLite database file (created if missing), with the rows' texts in `<db>-rows`; data
+    /// survives restarts.
     #[arg(long, default_value = "braintrust-local.db", conflicts_with = "memory")]
     db: PathBuf,
     /// Keep everything in memory instead of a database file.

@@ -6,9 +6,11 @@ use std::path::Path;
 use braintrust_core::merge::{apply_array_deletes, merge_row_into};
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod row_texts;
 mod rows;
 
-use rows::{FILL_FROM_2, MIGRATE_FROM_2, RowIndex, is_control_field};
+use row_texts::RowTexts;
+use rows::{FILL_FROM_2, MIGRATE_FROM_2, MIGRATE_FROM_3, RowIndex, is_control_field};
 pub(crate) use rows::{RawFields, RowWrite};
 use serde_json::{Map, Value};
 
@@ -29,6 +31,17 @@ pub enum StoreError {
     /// Stored JSON could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// The file of row texts beside the database could not be opened, read or written.
+    #[error("row texts file {}: {source}", path.display())]
+    RowTexts {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// A row's place in the row texts does not hold a text.
+    #[error("row texts are corrupt: {0}")]
+    RowTextsCorrupt(String),
 }
 
 /// The kinds of registered objects.
@@ -62,13 +75,16 @@ pub(crate) struct Store {
     conn: Connection,
     /// Row ids to current rows, kept beside the tables (see [`rows`]).
     index: RowIndex,
+    /// The text of each row version (see [`row_texts`]).
+    texts: RowTexts,
 }
 
 /// Bumped whenever `SCHEMA` changes incompatibly.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 /// Current rows point (`hid`) at their latest version in `row_history`, which holds every
-/// version's data once. Objects with rows are interned as `oid`s. No table is indexed by row id:
+/// version once: where its text is in the row texts (`data_at`, `data_len`; see [`row_texts`]),
+/// or, for versions written before schema 4, the text itself (`data`). Objects with rows are interned as `oid`s. No table is indexed by row id:
 /// ids are random, so such an index would rewrite pages all over the file on every write (the
 /// store keeps that index in memory instead).
 const SCHEMA: &str = "
@@ -85,7 +101,8 @@ CREATE TABLE IF NOT EXISTS rows (
     PRIMARY KEY (oid, seq)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS row_history (
     hid INTEGER PRIMARY KEY AUTOINCREMENT, oid INTEGER NOT NULL, row_id TEXT NOT NULL,
-    xact_id INTEGER NOT NULL, deleted INTEGER NOT NULL, data TEXT);
+    xact_id INTEGER NOT NULL, deleted INTEGER NOT NULL, data TEXT,
+    data_at INTEGER, data_len INTEGER);
 CREATE INDEX IF NOT EXISTS history_by_object ON row_history (oid, hid);
 CREATE TABLE IF NOT EXISTS function_versions (
     hid INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, xact_id INTEGER NOT NULL,
@@ -100,52 +117,46 @@ CREATE TABLE IF NOT EXISTS attachments (
 ";
 
 impl Store {
-    /// Opens (creating if needed) a store in a file.
+    /// Opens (creating if needed) a store in a file, with its row texts in `<path>-rows`.
     pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
         // Several processes (nextest runs one per test) may share a file: wait for locks.
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        // Big pages hold many multi-kilobyte rows each (a page size only applies to new files).
         conn.execute_batch(
-            "PRAGMA page_size = 65536; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-             PRAGMA cache_size = -16384;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;",
         )?;
-        Store::init(conn)
+        Store::init(conn, RowTexts::beside(path)?)
     }
 
     /// A store that lives in memory only.
     pub(crate) fn in_memory() -> Result<Store, StoreError> {
-        let conn = Connection::open_in_memory()?;
-        conn.execute_batch("PRAGMA page_size = 65536;")?;
-        Store::init(conn)
+        Store::init(Connection::open_in_memory()?, RowTexts::Memory(Vec::new()))
     }
 
-    fn init(conn: Connection) -> Result<Store, StoreError> {
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let tables: i64 = conn.query_row(
+    fn init(mut conn: Connection, texts: RowTexts) -> Result<Store, StoreError> {
+        // Under the write lock, so that of several processes opening one file only the first
+        // creates or migrates the tables; a failed migration changes nothing.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables: i64 = tx.query_row(
             "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
             [],
             |r| r.get(0),
         )?;
         match version {
-            _ if tables == 0 || version == SCHEMA_VERSION => {
-                conn.execute_batch(SCHEMA)?;
-            }
-            2 => {
-                // Moves the rows into this schema's tables; all or nothing.
-                conn.execute_batch(&format!(
-                    "BEGIN IMMEDIATE; {MIGRATE_FROM_2} {SCHEMA} {FILL_FROM_2} COMMIT;"
-                ))
-                .inspect_err(|_| {
-                    let _ = conn.execute_batch("ROLLBACK;");
-                })?;
-            }
+            _ if tables == 0 || version == SCHEMA_VERSION => tx.execute_batch(SCHEMA)?,
+            // Moves the rows into this schema's tables.
+            2 => tx.execute_batch(&format!("{MIGRATE_FROM_2} {SCHEMA} {FILL_FROM_2}"))?,
+            // Versions written before keep their texts in `data`.
+            3 => tx.execute_batch(&format!("{MIGRATE_FROM_3} {SCHEMA}"))?,
             _ => return Err(StoreError::Incompatible(version)),
         }
-        conn.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
+        tx.commit()?;
         Ok(Store {
             conn,
             index: RowIndex::default(),
+            texts,
         })
     }
 
@@ -580,9 +591,7 @@ mod tests {
         let store = Store::open(&path).unwrap();
         drop(store);
         assert!(Store::open(&path).is_ok(), "a file of this version reopens");
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
-        }
+        remove_db(&path);
     }
 
     fn temp_db(name: &str) -> std::path::PathBuf {
@@ -593,7 +602,7 @@ mod tests {
     }
 
     fn remove_db(path: &Path) {
-        for suffix in ["", "-wal", "-shm"] {
+        for suffix in ["", "-wal", "-shm", "-rows"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
     }
@@ -650,6 +659,126 @@ mod tests {
             (&rows[0]["input"], &rows[0]["output"]),
             (&json!(2), &json!(3))
         );
+        drop(store);
+        remove_db(&path);
+    }
+
+    #[test]
+    fn schema_3_files_keep_their_texts_in_the_database_and_new_ones_go_beside_it() {
+        let path = temp_db("schema3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE row_objects (
+                     oid INTEGER PRIMARY KEY, object_type TEXT NOT NULL, object_id TEXT NOT NULL,
+                     UNIQUE (object_type, object_id));
+                 CREATE TABLE rows (
+                     oid INTEGER NOT NULL, seq INTEGER NOT NULL, row_id TEXT NOT NULL,
+                     xact_id INTEGER NOT NULL, hid INTEGER NOT NULL,
+                     PRIMARY KEY (oid, seq)) WITHOUT ROWID;
+                 CREATE TABLE row_history (
+                     hid INTEGER PRIMARY KEY AUTOINCREMENT, oid INTEGER NOT NULL,
+                     row_id TEXT NOT NULL, xact_id INTEGER NOT NULL, deleted INTEGER NOT NULL,
+                     data TEXT);
+                 CREATE INDEX history_by_object ON row_history (oid, hid);
+                 INSERT INTO meta VALUES ('last_xact_id', '10');
+                 INSERT INTO row_objects VALUES (1, 'dataset', 'd');
+                 INSERT INTO row_history VALUES
+                     (1, 1, 'a', 10, 0, '{\"id\":\"a\",\"input\":1,\"_xact_id\":\"10\"}');
+                 INSERT INTO rows VALUES (1, 1, 'a', 10, 1);
+                 PRAGMA user_version = 3;",
+            )
+            .unwrap();
+        }
+        let dataset = ObjectIds::dataset("d");
+        {
+            let mut store = Store::open(&path).unwrap();
+            assert_eq!(all(&store, &dataset)[0]["input"], 1);
+            store
+                .apply_rows(vec![
+                    write(&dataset, json!({"id": "a", "_is_merge": true, "output": 2})),
+                    write(&dataset, json!({"id": "b", "input": 3})),
+                ])
+                .unwrap();
+        }
+        let texts = std::fs::read_to_string(format!("{}-rows", path.display())).unwrap();
+        assert!(
+            texts.contains("\"output\":2") && texts.contains("\"input\":3"),
+            "new versions are in the row texts: {texts}"
+        );
+        let store = Store::open(&path).unwrap();
+        let rows = all(&store, &dataset);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (&rows[0]["input"], &rows[0]["output"], &rows[1]["input"]),
+            (&json!(1), &json!(2), &json!(3))
+        );
+        let pinned = store
+            .read_rows(&dataset, Some(10), None, 10, &|_| true)
+            .unwrap();
+        assert_eq!(pinned.rows.len(), 1, "history survives the migration");
+        assert_eq!(pinned.rows[0].get("output"), None);
+        drop(store);
+        remove_db(&path);
+    }
+
+    #[test]
+    fn versions_whose_texts_were_lost_are_skipped_and_the_rest_read() {
+        let path = temp_db("lost");
+        let obj = ObjectIds::project_logs("p");
+        let mut store = Store::open(&path).unwrap();
+        store
+            .apply_rows(vec![
+                write(&obj, json!({"id": "a", "input": 1})),
+                write(&obj, json!({"id": "b", "input": 2})),
+            ])
+            .unwrap();
+        let texts_path = format!("{}-rows", path.display());
+        let kept = std::fs::metadata(&texts_path).unwrap().len();
+        store
+            .apply_rows(vec![
+                write(&obj, json!({"id": "b", "_is_merge": true, "output": 3})),
+                write(&obj, json!({"id": "c", "input": 4})),
+            ])
+            .unwrap();
+        // As if the machine lost power before the last texts reached the disk.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&texts_path)
+            .unwrap()
+            .set_len(kept)
+            .unwrap();
+        let ids: Vec<Value> = all(&store, &obj).iter().map(|r| r["id"].clone()).collect();
+        assert_eq!(ids, [json!("a")]);
+        drop(store);
+        remove_db(&path);
+    }
+
+    #[test]
+    fn stores_opened_together_on_one_new_file_share_it() {
+        let path = temp_db("together");
+        let obj = ObjectIds::project_logs("p");
+        std::thread::scope(|scope| {
+            for i in 0..4 {
+                let (path, obj) = (&path, &obj);
+                scope.spawn(move || {
+                    let mut store = Store::open(path).unwrap();
+                    for j in 0..5 {
+                        store
+                            .apply_rows(vec![write(obj, json!({"id": format!("{i}-{j}"), "n": j}))])
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let store = Store::open(&path).unwrap();
+        let rows = all(&store, &obj);
+        assert_eq!(rows.len(), 20);
+        for row in &rows {
+            let id = row["id"].as_str().unwrap();
+            assert_eq!(id[2..], row["n"].to_string(), "{row}");
+        }
         drop(store);
         remove_db(&path);
     }

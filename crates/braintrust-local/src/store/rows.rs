@@ -1,6 +1,7 @@
-//! Rows of logs, experiments and datasets: every version in `row_history` (append-only), the
-//! current version of each row in `rows` (in write order), and an in-memory index from row id to
-//! current row, so writing a row never updates an index keyed by its random id.
+//! Rows of logs, experiments and datasets: every version in `row_history` (append-only, its text
+//! in the row texts beside the database), the current version of each row in `rows` (in write
+//! order), and an in-memory index from row id to current row, so writing a row never updates an
+//! index keyed by its random id.
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
@@ -14,6 +15,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::row_texts::{PendingTexts, RowTexts};
 use super::{RowPage, Store, StoreError, merge_stored, next_xact_id};
 
 /// A row's fields as JSON text: borrowed from a request, or owned when built by the server.
@@ -175,6 +177,28 @@ fn push_member(out: &mut String, key: &str, value: &str) -> Result<(), StoreErro
     Ok(())
 }
 
+/// A version's text as `row_history` holds it: `data` (written before schema 4), `data_at` and
+/// `data_len` (in the row texts), or neither (a deletion).
+type StoredText = (Option<String>, Option<i64>, Option<i64>);
+
+/// Reads the `StoredText` columns starting at `first`.
+fn stored_text(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<StoredText> {
+    Ok((row.get(first)?, row.get(first + 1)?, row.get(first + 2)?))
+}
+
+/// A version's text; `None` for a deletion or a text lost in a crash (see [`RowTexts::read`]).
+fn text_of(
+    texts: &RowTexts,
+    pending: Option<&PendingTexts>,
+    stored: StoredText,
+) -> Result<Option<String>, StoreError> {
+    match stored {
+        (Some(text), _, _) => Ok(Some(text)),
+        (None, Some(at), Some(len)) => texts.read(pending, at, len),
+        _ => Ok(None),
+    }
+}
+
 /// Parses raw fields into values (for merging).
 fn parse_fields(fields: RawFields<'_>) -> Result<Map<String, Value>, StoreError> {
     fields
@@ -196,7 +220,7 @@ impl Store {
     }
 
     fn try_apply_rows(&mut self, writes: Vec<RowWrite<'_>>) -> Result<u64, StoreError> {
-        let Store { conn, index, .. } = self;
+        let Store { conn, index, texts } = self;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process sharing the file may have written since our last write.
         let version: i64 = tx
@@ -210,12 +234,13 @@ impl Store {
         }
         let xact = next_xact_id(&tx)?;
         let now = format_created(SystemTime::now());
+        let mut pending = texts.begin()?;
         {
-            let mut version_data =
-                tx.prepare_cached("SELECT data FROM row_history WHERE hid = ?1")?;
+            let mut version_text = tx
+                .prepare_cached("SELECT data, data_at, data_len FROM row_history WHERE hid = ?1")?;
             let mut history = tx.prepare_cached(
-                "INSERT INTO row_history (oid, row_id, xact_id, deleted, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO row_history (oid, row_id, xact_id, deleted, data_at, data_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             let mut insert_current = tx.prepare_cached(
                 "INSERT INTO rows (oid, seq, row_id, xact_id, hid) VALUES (?1, ?2, ?3, ?4, ?2)",
@@ -244,7 +269,8 @@ impl Store {
                         row_id,
                         xact as i64,
                         1,
-                        Option::<String>::None
+                        Option::<i64>::None,
+                        Option::<i64>::None
                     ])?;
                     continue;
                 }
@@ -255,9 +281,11 @@ impl Store {
                     current => {
                         let existing = match current {
                             Some(c) => {
-                                let text: Option<String> =
-                                    version_data.query_row([c.hid], |r| r.get(0))?;
-                                text.map(|t| serde_json::from_str(&t)).transpose()?
+                                let stored =
+                                    version_text.query_row([c.hid], |r| stored_text(r, 0))?;
+                                text_of(texts, Some(&pending), stored)?
+                                    .map(|t| serde_json::from_str(&t))
+                                    .transpose()?
                             }
                             None => None,
                         };
@@ -266,7 +294,8 @@ impl Store {
                         Value::Object(merged).to_string()
                     }
                 };
-                history.execute(params![oid, row_id, xact as i64, 0, data])?;
+                let (at, len) = pending.push(&data);
+                history.execute(params![oid, row_id, xact as i64, 0, at, len])?;
                 let hid = tx.last_insert_rowid();
                 match current {
                     Some(current) => {
@@ -280,6 +309,8 @@ impl Store {
                 }
             }
         }
+        // The texts are in the file before the rows that point at them are committed.
+        texts.write(pending)?;
         tx.commit()?;
         Ok(xact)
     }
@@ -325,10 +356,11 @@ impl Store {
             }
         };
         let sql = if pinned.is_some() {
-            "SELECT hid, data FROM row_history
+            "SELECT hid, data, data_at, data_len FROM row_history
              WHERE oid = ?1 AND hid > ?2 AND deleted = 0 ORDER BY hid"
         } else {
-            "SELECT r.seq, h.data FROM rows r JOIN row_history h ON h.hid = r.hid
+            "SELECT r.seq, h.data, h.data_at, h.data_len FROM rows r
+             JOIN row_history h ON h.hid = r.hid
              WHERE r.oid = ?1 AND r.seq > ?2 ORDER BY r.seq"
         };
         let mut stmt = self.conn.prepare_cached(sql)?;
@@ -339,7 +371,9 @@ impl Store {
             if pinned.as_ref().is_some_and(|p| !p.contains(&seq)) {
                 continue;
             }
-            let data: String = r.get(1)?;
+            let Some(data) = text_of(&self.texts, None, stored_text(r, 1)?)? else {
+                continue;
+            };
             let value: Value = serde_json::from_str(&data)?;
             if !filter(&value) {
                 continue;
@@ -398,6 +432,13 @@ impl Store {
         Ok(out)
     }
 }
+
+/// Adds where a version's text is in the row texts to a schema-3 file's history (after which
+/// `SCHEMA` changes nothing).
+pub(super) const MIGRATE_FROM_3: &str = "
+ALTER TABLE row_history ADD COLUMN data_at INTEGER;
+ALTER TABLE row_history ADD COLUMN data_len INTEGER;
+";
 
 /// Moves the rows of a schema-2 file (text object keys on every row and index) into this
 /// schema's tables, inside the caller's transaction.

@@ -1,0 +1,207 @@
+//! The stored text of each row version, kept outside SQLite in an append-only file beside the
+//! database (`<database>-rows`), or in memory for an in-memory store.
+//!
+//! SQLite keeps where each text is (`data_at`, `data_len` in `row_history`). Rows are a few
+//! kilobytes each and written far more than read: in SQLite's pages every commit rewrote the
+//! partly filled last pages of the history table and copied them again at each checkpoint, about
+//! 11 KB written per 2.5 KB row. Here a transaction's texts are one write at the end of the file.
+//!
+//! Texts are appended only while the SQLite write lock is held (inside an `IMMEDIATE`
+//! transaction, before its commit), at the file's current end, so processes sharing a database
+//! append one after the other and a text is in the file before any reader can see its row. A
+//! transaction that fails after appending leaves unreferenced bytes behind, which nothing reads.
+//! The file is not synced at each commit, like SQLite's WAL with `synchronous = NORMAL`: after a
+//! power loss the newest texts may be missing, and reads skip those versions with a warning.
+
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::StoreError;
+
+/// Where row texts live.
+#[derive(Debug)]
+pub(super) enum RowTexts {
+    /// An append-only file beside the database.
+    File { file: File, path: PathBuf },
+    /// Memory, for a store that lives in memory only.
+    Memory(Vec<u8>),
+}
+
+/// The texts a transaction appends, written in one go before it commits.
+#[derive(Debug)]
+pub(super) struct PendingTexts {
+    /// Where the file ended when the transaction began: the first text's position.
+    start: u64,
+    texts: Vec<u8>,
+}
+
+impl PendingTexts {
+    /// Adds a text; returns its position and length as stored in `row_history`.
+    pub(super) fn push(&mut self, text: &str) -> (i64, i64) {
+        let at = self.start + self.texts.len() as u64;
+        self.texts.extend_from_slice(text.as_bytes());
+        (at as i64, text.len() as i64)
+    }
+}
+
+impl RowTexts {
+    /// The texts file of the database at `database` (`<database>-rows`), created when missing.
+    pub(super) fn beside(database: &Path) -> Result<RowTexts, StoreError> {
+        let mut name = database.as_os_str().to_owned();
+        name.push("-rows");
+        let path = PathBuf::from(name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|source| StoreError::RowTexts {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(RowTexts::File { file, path })
+    }
+
+    /// Starts a transaction's appends. Call with SQLite's write lock held.
+    pub(super) fn begin(&self) -> Result<PendingTexts, StoreError> {
+        let start = match self {
+            RowTexts::File { file, path } => file
+                .metadata()
+                .map_err(|source| StoreError::RowTexts {
+                    path: path.clone(),
+                    source,
+                })?
+                .len(),
+            RowTexts::Memory(texts) => texts.len() as u64,
+        };
+        Ok(PendingTexts {
+            start,
+            texts: Vec::new(),
+        })
+    }
+
+    /// Writes a transaction's texts at the end of the file. Call before committing.
+    pub(super) fn write(&mut self, pending: PendingTexts) -> Result<(), StoreError> {
+        match self {
+            RowTexts::File { file, path } => file
+                .write_all_at(&pending.texts, pending.start)
+                .map_err(|source| StoreError::RowTexts {
+                    path: path.clone(),
+                    source,
+                }),
+            RowTexts::Memory(texts) => {
+                texts.extend_from_slice(&pending.texts);
+                Ok(())
+            }
+        }
+    }
+
+    /// The text at `at` of `len` bytes, looking in `pending` first for texts of the current
+    /// transaction. `None` when the file ends before it (lost in a crash before it reached the
+    /// disk).
+    pub(super) fn read(
+        &self,
+        pending: Option<&PendingTexts>,
+        at: i64,
+        len: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let (at, len) = (at as u64, len as usize);
+        let corrupt = |what: &str| StoreError::RowTextsCorrupt(format!("{what} at {at}"));
+        let bytes = match pending {
+            Some(p) if at >= p.start => {
+                let from = (at - p.start) as usize;
+                p.texts
+                    .get(from..from + len)
+                    .ok_or_else(|| corrupt("a row text beyond the transaction's"))?
+                    .to_vec()
+            }
+            _ => match self {
+                RowTexts::File { file, path } => {
+                    let mut bytes = vec![0; len];
+                    match file.read_exact_at(&mut bytes, at) {
+                        Ok(()) => bytes,
+                        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
+                            tracing::warn!(
+                                file = %path.display(),
+                                at,
+                                len,
+                                "a row version's text is missing from the end of the file \
+                                 (lost in a crash?); the version is skipped"
+                            );
+                            return Ok(None);
+                        }
+                        Err(source) => {
+                            return Err(StoreError::RowTexts {
+                                path: path.clone(),
+                                source,
+                            });
+                        }
+                    }
+                }
+                RowTexts::Memory(texts) => texts
+                    .get(at as usize..at as usize + len)
+                    .ok_or_else(|| corrupt("a row text beyond the store's"))?
+                    .to_vec(),
+            },
+        };
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| corrupt("a row text that is not UTF-8"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn texts_read_back_from_pending_and_written_transactions() {
+        for mut texts in [
+            RowTexts::Memory(Vec::new()),
+            RowTexts::beside(&std::env::temp_dir().join(format!(
+                "bt-row-texts-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            )))
+            .unwrap(),
+        ] {
+            if let RowTexts::File { file, .. } = &texts {
+                file.set_len(0).unwrap();
+            }
+            let mut first = texts.begin().unwrap();
+            let a = first.push("{\"a\":1}");
+            let b = first.push("{\"b\":\"é\"}");
+            assert_eq!(
+                texts.read(Some(&first), b.0, b.1).unwrap().as_deref(),
+                Some("{\"b\":\"é\"}")
+            );
+            texts.write(first).unwrap();
+            let mut second = texts.begin().unwrap();
+            let c = second.push("{}");
+            assert_eq!(
+                c.0,
+                a.1 + b.1,
+                "the next transaction appends after the first"
+            );
+            assert_eq!(
+                texts.read(Some(&second), a.0, a.1).unwrap().as_deref(),
+                Some("{\"a\":1}")
+            );
+            assert_eq!(
+                texts.read(None, b.0, b.1).unwrap().as_deref(),
+                Some("{\"b\":\"é\"}")
+            );
+            // Not yet written: a reader outside the transaction does not find it.
+            match &texts {
+                RowTexts::File { path, .. } => {
+                    assert_eq!(texts.read(None, c.0, c.1).unwrap(), None);
+                    std::fs::remove_file(path).unwrap();
+                }
+                RowTexts::Memory(_) => assert!(texts.read(None, c.0, c.1).is_err()),
+            }
+        }
+    }
+}
