@@ -15,7 +15,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
@@ -86,8 +85,7 @@ impl RowTexts {
     /// Writes a transaction's texts at the end of the file. Call before committing.
     pub(super) fn write(&mut self, pending: PendingTexts) -> Result<(), StoreError> {
         match self {
-            RowTexts::File { file, path } => file
-                .write_all_at(&pending.texts, pending.start)
+            RowTexts::File { file, path } => write_all_at(file, &pending.texts, pending.start)
                 .map_err(|source| StoreError::RowTexts {
                     path: path.clone(),
                     source,
@@ -121,7 +119,7 @@ impl RowTexts {
             _ => match self {
                 RowTexts::File { file, path } => {
                     let mut bytes = vec![0; len];
-                    match file.read_exact_at(&mut bytes, at) {
+                    match read_exact_at(file, &mut bytes, at) {
                         Ok(()) => bytes,
                         Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
                             tracing::warn!(
@@ -151,6 +149,35 @@ impl RowTexts {
             .map(Some)
             .map_err(|_| corrupt("a row text that is not UTF-8"))
     }
+}
+
+/// Writes all of `bytes` at `at` in `file`.
+#[cfg(unix)]
+fn write_all_at(file: &File, bytes: &[u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, at)
+}
+
+/// Fills `bytes` from `at` in `file` (`UnexpectedEof` when the file ends first).
+#[cfg(unix)]
+fn read_exact_at(file: &File, bytes: &mut [u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, bytes, at)
+}
+
+/// Writes all of `bytes` at `at` in `file`. A store is used by one thread at a time (SQLite's
+/// connection is not shared), so moving the file's cursor is safe.
+#[cfg(not(unix))]
+fn write_all_at(mut file: &File, bytes: &[u8], at: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    file.seek(SeekFrom::Start(at))?;
+    file.write_all(bytes)
+}
+
+/// Fills `bytes` from `at` in `file` (`UnexpectedEof` when the file ends first).
+#[cfg(not(unix))]
+fn read_exact_at(mut file: &File, bytes: &mut [u8], at: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(bytes)
 }
 
 #[cfg(test)]
