@@ -57,23 +57,14 @@ impl RowTexts {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|source| StoreError::RowTexts {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(failed(&path))?;
         Ok(RowTexts::File { file, path })
     }
 
     /// Starts a transaction's appends. Call with SQLite's write lock held.
     pub(super) fn begin(&self) -> Result<PendingTexts, StoreError> {
         let start = match self {
-            RowTexts::File { file, path } => file
-                .metadata()
-                .map_err(|source| StoreError::RowTexts {
-                    path: path.clone(),
-                    source,
-                })?
-                .len(),
+            RowTexts::File { file, path } => file.metadata().map_err(failed(path))?.len(),
             RowTexts::Memory(texts) => texts.len() as u64,
         };
         Ok(PendingTexts {
@@ -85,11 +76,9 @@ impl RowTexts {
     /// Writes a transaction's texts at the end of the file. Call before committing.
     pub(super) fn write(&mut self, pending: PendingTexts) -> Result<(), StoreError> {
         match self {
-            RowTexts::File { file, path } => write_all_at(file, &pending.texts, pending.start)
-                .map_err(|source| StoreError::RowTexts {
-                    path: path.clone(),
-                    source,
-                }),
+            RowTexts::File { file, path } => {
+                write_all_at(file, &pending.texts, pending.start).map_err(failed(path))
+            }
             RowTexts::Memory(texts) => {
                 texts.extend_from_slice(&pending.texts);
                 Ok(())
@@ -131,12 +120,7 @@ impl RowTexts {
                             );
                             return Ok(None);
                         }
-                        Err(source) => {
-                            return Err(StoreError::RowTexts {
-                                path: path.clone(),
-                                source,
-                            });
-                        }
+                        Err(e) => return Err(failed(path)(e)),
                     }
                 }
                 RowTexts::Memory(texts) => texts
@@ -148,6 +132,14 @@ impl RowTexts {
         String::from_utf8(bytes)
             .map(Some)
             .map_err(|_| corrupt("a row text that is not UTF-8"))
+    }
+}
+
+/// Maps an I/O error on the texts file at `path` to a store error.
+fn failed(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::RowTexts {
+        path: path.to_owned(),
+        source,
     }
 }
 
