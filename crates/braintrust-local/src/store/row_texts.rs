@@ -14,7 +14,6 @@
 //! power loss the newest texts may be missing, and reads skip those versions with a warning.
 
 use std::fs::{File, OpenOptions};
-use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 use super::StoreError;
@@ -95,36 +94,39 @@ impl RowTexts {
         at: i64,
         len: i64,
     ) -> Result<Option<String>, StoreError> {
-        let (at, len) = (at as u64, len as usize);
         let corrupt = |what: &str| StoreError::RowTextsCorrupt(format!("{what} at {at}"));
+        // Positions come from the database file: check them before using them.
+        let (Ok(at), Ok(len)) = (u64::try_from(at), usize::try_from(len)) else {
+            return Err(corrupt(&format!("a row text of length {len}")));
+        };
+        // Both are below 2^63, so this cannot overflow.
+        let end = at + len as u64;
         let bytes = match pending {
-            Some(p) if at >= p.start => {
-                let from = (at - p.start) as usize;
-                p.texts
-                    .get(from..from + len)
-                    .ok_or_else(|| corrupt("a row text beyond the transaction's"))?
-                    .to_vec()
-            }
+            Some(p) if at >= p.start => p
+                .texts
+                .get((at - p.start) as usize..(end - p.start) as usize)
+                .ok_or_else(|| corrupt("a row text beyond the transaction's"))?
+                .to_vec(),
             _ => match self {
                 RowTexts::File { file, path } => {
-                    let mut bytes = vec![0; len];
-                    match read_exact_at(file, &mut bytes, at) {
-                        Ok(()) => bytes,
-                        Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-                            tracing::warn!(
-                                file = %path.display(),
-                                at,
-                                len,
-                                "a row version's text is missing from the end of the file \
-                                 (lost in a crash?); the version is skipped"
-                            );
-                            return Ok(None);
-                        }
-                        Err(e) => return Err(failed(path)(e)),
+                    let file_len = file.metadata().map_err(failed(path))?.len();
+                    if end > file_len {
+                        tracing::warn!(
+                            file = %path.display(),
+                            at,
+                            len,
+                            file_len,
+                            "a row version's text is missing from the end of the file \
+                             (lost in a crash?); the version is skipped"
+                        );
+                        return Ok(None);
                     }
+                    let mut bytes = vec![0; len];
+                    read_exact_at(file, &mut bytes, at).map_err(failed(path))?;
+                    bytes
                 }
                 RowTexts::Memory(texts) => texts
-                    .get(at as usize..at as usize + len)
+                    .get(at as usize..end as usize)
                     .ok_or_else(|| corrupt("a row text beyond the store's"))?
                     .to_vec(),
             },
@@ -222,5 +224,25 @@ mod tests {
                 RowTexts::Memory(_) => assert!(texts.read(None, c.0, c.1).is_err()),
             }
         }
+    }
+
+    #[test]
+    fn positions_from_a_damaged_database_are_errors_or_lost_texts_not_panics() {
+        let path = std::env::temp_dir().join(format!("bt-row-texts-bad-{}", std::process::id()));
+        let mut file = RowTexts::beside(&path).unwrap();
+        let mut pending = file.begin().unwrap();
+        let (at, len) = pending.push("{}");
+        file.write(pending).unwrap();
+        let memory = RowTexts::Memory(b"{}".to_vec());
+        for texts in [&file, &memory] {
+            assert!(texts.read(None, at, -1).is_err(), "a negative length");
+            assert!(texts.read(None, -1, len).is_err(), "a negative position");
+        }
+        // Past the file's end is a lost text (nothing is allocated for it); memory loses none.
+        assert_eq!(file.read(None, at, i64::MAX).unwrap(), None);
+        assert_eq!(file.read(None, i64::MAX, len).unwrap(), None);
+        assert!(memory.read(None, at, i64::MAX).is_err());
+        assert!(memory.read(None, i64::MAX, len).is_err());
+        std::fs::remove_file(format!("{}-rows", path.display())).unwrap();
     }
 }
