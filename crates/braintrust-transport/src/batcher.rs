@@ -648,6 +648,11 @@ impl Worker {
             // producers may signal again from here on.
             self.wake_sent.store(false, Ordering::Release);
             while let Ok(row) = rows.try_recv() {
+                if pending.capacity() == 0 {
+                    // Room for what is queued now, so that moving rows aside does not grow
+                    // `pending` (copying its rows) again and again.
+                    pending.reserve(rows.len().min(eager_at) + 1);
+                }
                 pending.push(row);
                 // In sync-flush mode rows wait for a flush, unless they would pile up past the
                 // queue's size.
@@ -824,7 +829,7 @@ impl Worker {
         let mut resolve_error = String::new();
         let mut failed_objects: Vec<ObjectRef> = Vec::new();
         // Rows merge by key as they are built; a span's logs and end fold into its first row.
-        let mut batch = RowBatch::new();
+        let mut batch = RowBatch::with_capacity(pending.len());
         let mut attachments: HashMap<usize, Vec<Attachment>> = HashMap::new();
         for Queued {
             row,
@@ -973,7 +978,7 @@ impl Delivery {
     /// Sends one batch with retries; `overflow` carries the row metadata when the batch must go
     /// through the overflow upload.
     async fn post(&self, api_url: &str, batch: Batch, overflow: Option<Vec<Value>>) {
-        let body: Arc<[u8]> = batch.body.into();
+        let body = batch.body;
         if let Some(dir) = &self.all_payloads_dir {
             self.dump(dir, &body);
         }
@@ -1197,7 +1202,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 /// One `/logs3` request body, how many rows it carries and where they are in the row list.
 #[derive(Debug)]
 struct Batch {
-    body: Vec<u8>,
+    body: Arc<[u8]>,
     rows: u64,
     range: Range<usize>,
 }
@@ -1227,15 +1232,18 @@ impl WriteRow for BatchRow {
 fn pack<R: WriteRow>(rows: &[R], batch_size: usize, max_bytes: usize) -> Vec<Batch> {
     const OPEN: &[u8] = br#"{"rows":["#;
     let mut batches = Vec::new();
+    // Each body is written here, then copied out at its exact size: the buffer grows for the
+    // first body only, and the copy is the one sharing the body for retries needs anyway.
     let mut body = Vec::new();
     let mut first = 0;
     let finish = |body: &mut Vec<u8>, range: Range<usize>, batches: &mut Vec<Batch>| {
         body.extend_from_slice(br#"],"api_version":2}"#);
         batches.push(Batch {
-            body: std::mem::take(body),
+            body: Arc::from(body.as_slice()),
             rows: range.len() as u64,
             range,
         });
+        body.clear();
     };
     for (i, row) in rows.iter().enumerate() {
         if i > first && i - first >= batch_size.max(1) {

@@ -43,6 +43,17 @@ impl RowBatch {
         RowBatch::default()
     }
 
+    /// An empty batch with room for `rows` rows (fewer when a span's rows fold together) and
+    /// their spans.
+    pub fn with_capacity(rows: usize) -> RowBatch {
+        RowBatch {
+            rows: Vec::with_capacity(rows),
+            by_key: HashMap::with_capacity_and_hasher(rows, RandomState::default()),
+            spans: HashMap::with_capacity_and_hasher(rows, RandomState::default()),
+            added: 0,
+        }
+    }
+
     /// Adds a row, running its [`DeferredEvent`](super::DeferredEvent) if it has one
     /// (attachments it makes go to `attachments`). Returns the index of the row it is now part
     /// of.
