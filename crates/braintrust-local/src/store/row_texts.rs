@@ -42,6 +42,22 @@ impl PendingTexts {
         self.texts.extend_from_slice(text.as_bytes());
         (at as i64, text.len() as i64)
     }
+
+    /// Adds a text that `write` appends to the buffer it is given (which must then hold valid
+    /// UTF-8); returns its position and length as [`PendingTexts::push`] does. When `write`
+    /// fails, nothing is added.
+    pub(super) fn push_with<E>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(i64, i64), E> {
+        let before = self.texts.len();
+        if let Err(e) = write(&mut self.texts) {
+            self.texts.truncate(before);
+            return Err(e);
+        }
+        let at = self.start + before as u64;
+        Ok((at as i64, (self.texts.len() - before) as i64))
+    }
 }
 
 impl RowTexts {
@@ -60,15 +76,16 @@ impl RowTexts {
         Ok(RowTexts::File { file, path })
     }
 
-    /// Starts a transaction's appends. Call with SQLite's write lock held.
-    pub(super) fn begin(&self) -> Result<PendingTexts, StoreError> {
+    /// Starts a transaction's appends, with room for `bytes` of texts. Call with SQLite's write
+    /// lock held.
+    pub(super) fn begin(&self, bytes: usize) -> Result<PendingTexts, StoreError> {
         let start = match self {
             RowTexts::File { file, path } => file.metadata().map_err(failed(path))?.len(),
             RowTexts::Memory(texts) => texts.len() as u64,
         };
         Ok(PendingTexts {
             start,
-            texts: Vec::new(),
+            texts: Vec::with_capacity(bytes),
         })
     }
 
@@ -192,7 +209,7 @@ mod tests {
             if let RowTexts::File { file, .. } = &texts {
                 file.set_len(0).unwrap();
             }
-            let mut first = texts.begin().unwrap();
+            let mut first = texts.begin(0).unwrap();
             let a = first.push("{\"a\":1}");
             let b = first.push("{\"b\":\"é\"}");
             assert_eq!(
@@ -200,7 +217,7 @@ mod tests {
                 Some("{\"b\":\"é\"}")
             );
             texts.write(first).unwrap();
-            let mut second = texts.begin().unwrap();
+            let mut second = texts.begin(0).unwrap();
             let c = second.push("{}");
             assert_eq!(
                 c.0,
@@ -230,7 +247,7 @@ mod tests {
     fn positions_from_a_damaged_database_are_errors_or_lost_texts_not_panics() {
         let path = std::env::temp_dir().join(format!("bt-row-texts-bad-{}", std::process::id()));
         let mut file = RowTexts::beside(&path).unwrap();
-        let mut pending = file.begin().unwrap();
+        let mut pending = file.begin(0).unwrap();
         let (at, len) = pending.push("{}");
         file.write(pending).unwrap();
         let memory = RowTexts::Memory(b"{}".to_vec());

@@ -137,43 +137,59 @@ fn is_true(value: Option<&Cow<'_, RawValue>>) -> bool {
     value.is_some_and(|v| v.get() == "true")
 }
 
-/// The stored text of a row that has no current version: its fields without control fields,
-/// `created` when missing, and `_xact_id` — exactly what merging into nothing gives, without
-/// parsing the values.
-fn new_row_text(fields: &RawFields<'_>, now: &str, xact: u64) -> Result<String, StoreError> {
-    let size = fields
+/// The room a row's stored text takes, about: its fields and what the server adds.
+fn text_size(fields: &RawFields<'_>) -> usize {
+    fields
         .iter()
         .map(|(k, v)| k.len() + v.get().len() + 4)
-        .sum::<usize>();
-    let mut out = String::with_capacity(size + 80);
-    out.push('{');
+        .sum::<usize>()
+        + 80
+}
+
+/// Appends the stored text of a row that has no current version to `out`: its fields without
+/// control fields, `created` when missing, and `_xact_id` — exactly what merging into nothing
+/// gives, without parsing the values.
+fn write_new_row(
+    out: &mut Vec<u8>,
+    fields: &RawFields<'_>,
+    now: &str,
+    xact: u64,
+) -> Result<(), StoreError> {
+    out.push(b'{');
+    let mut first = true;
     let mut has_created = false;
     for (key, value) in fields.iter().filter(|(k, _)| !is_control_field(k)) {
         has_created |= key == "created";
-        push_member(&mut out, key, value.get())?;
+        push_member(out, &mut first, key, value.get())?;
     }
     if !has_created {
-        push_member(&mut out, "created", &serde_json::to_string(now)?)?;
+        push_member(out, &mut first, "created", &serde_json::to_string(now)?)?;
     }
-    push_member(&mut out, "_xact_id", &format!("\"{xact}\""))?;
-    out.push('}');
-    Ok(out)
+    push_member(out, &mut first, "_xact_id", &format!("\"{xact}\""))?;
+    out.push(b'}');
+    Ok(())
 }
 
-/// Appends `"key":value` (with a comma after an earlier member) to an object being written.
-fn push_member(out: &mut String, key: &str, value: &str) -> Result<(), StoreError> {
-    if out.len() > 1 {
-        out.push(',');
+/// Appends `"key":value` (after a comma unless it is the `first` member) to an object being
+/// written.
+fn push_member(
+    out: &mut Vec<u8>,
+    first: &mut bool,
+    key: &str,
+    value: &str,
+) -> Result<(), StoreError> {
+    if !std::mem::take(first) {
+        out.push(b',');
     }
     if key.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
-        out.push_str(&serde_json::to_string(key)?);
+        out.extend_from_slice(serde_json::to_string(key)?.as_bytes());
     } else {
-        out.push('"');
-        out.push_str(key);
-        out.push('"');
+        out.push(b'"');
+        out.extend_from_slice(key.as_bytes());
+        out.push(b'"');
     }
-    out.push(':');
-    out.push_str(value);
+    out.push(b':');
+    out.extend_from_slice(value.as_bytes());
     Ok(())
 }
 
@@ -234,7 +250,8 @@ impl Store {
         }
         let xact = next_xact_id(&tx)?;
         let now = format_created(SystemTime::now());
-        let mut pending = texts.begin()?;
+        let size = writes.iter().map(|w| text_size(&w.fields)).sum();
+        let mut pending = texts.begin(size)?;
         {
             let mut version_text = tx
                 .prepare_cached("SELECT data, data_at, data_len FROM row_history WHERE hid = ?1")?;
@@ -274,9 +291,9 @@ impl Store {
                     ])?;
                     continue;
                 }
-                let data = match current {
+                let (at, len) = match current {
                     None if !fields.contains_key("_array_delete") => {
-                        new_row_text(&fields, &now, xact)?
+                        pending.push_with(|out| write_new_row(out, &fields, &now, xact))?
                     }
                     current => {
                         let existing = match current {
@@ -291,10 +308,9 @@ impl Store {
                         };
                         let mut merged = merge_stored(existing, parse_fields(fields)?, &now);
                         merged.insert("_xact_id".into(), Value::String(xact.to_string()));
-                        Value::Object(merged).to_string()
+                        pending.push(&Value::Object(merged).to_string())
                     }
                 };
-                let (at, len) = pending.push(&data);
                 history.execute(params![oid, row_id, xact as i64, 0, at, len])?;
                 let hid = tx.last_insert_rowid();
                 match current {
