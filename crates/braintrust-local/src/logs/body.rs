@@ -59,7 +59,12 @@ pub(crate) fn rows_field(body: &[u8]) -> Result<RowsField<'_>, BodyError> {
             },
         };
     }
-    let Body(rows) = serde_json::from_slice(body).map_err(BodyError::InvalidJson)?;
+    // One check of the whole body; parsing text already known to be UTF-8 then checks neither
+    // keys nor each row's members again.
+    let body = std::str::from_utf8(body).map_err(|e| {
+        BodyError::InvalidJson(de::Error::custom(format_args!("invalid UTF-8: {e}")))
+    })?;
+    let Body(rows) = serde_json::from_str(body).map_err(BodyError::InvalidJson)?;
     rows.ok_or(BodyError::MissingRows)
 }
 
@@ -312,6 +317,8 @@ mod tests {
             Err(BodyError::MissingRows)
         ));
         assert!(matches!(rows_field(b"  "), Err(BodyError::MissingRows)));
+        let not_utf8 = rows_field(b"{\"rows\":[{\"id\":\"\xff\"}]}").unwrap_err();
+        assert!(not_utf8.to_string().contains("invalid UTF-8"), "{not_utf8}");
         assert!(matches!(rows_field(b"[1]"), Err(BodyError::NotAnObject)));
         assert!(matches!(
             rows_field(b"{not json"),
