@@ -244,6 +244,32 @@ mod tests {
     }
 
     #[test]
+    fn a_text_written_in_place_is_undone_when_writing_it_fails() {
+        let mut texts = RowTexts::Memory(b"{}".to_vec());
+        let mut pending = texts.begin(64).unwrap();
+        let a = pending
+            .push_with(|out| {
+                out.extend_from_slice(b"{\"a\":1}");
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        assert_eq!(a, (2, 7));
+        let failed = pending.push_with(|out| {
+            out.extend_from_slice(b"{\"half");
+            Err("failed")
+        });
+        assert_eq!(failed, Err("failed"));
+        let b = pending.push("{}");
+        assert_eq!(b, (9, 2), "the next text takes the failed one's place");
+        texts.write(pending).unwrap();
+        assert_eq!(
+            texts.read(None, a.0, a.1).unwrap().as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(texts.read(None, b.0, b.1).unwrap().as_deref(), Some("{}"));
+    }
+
+    #[test]
     fn positions_from_a_damaged_database_are_errors_or_lost_texts_not_panics() {
         let path = std::env::temp_dir().join(format!("bt-row-texts-bad-{}", std::process::id()));
         let mut file = RowTexts::beside(&path).unwrap();
