@@ -137,7 +137,7 @@ fn is_true(value: Option<&Cow<'_, RawValue>>) -> bool {
     value.is_some_and(|v| v.get() == "true")
 }
 
-/// The room a row's stored text takes, about: its fields and what the server adds.
+/// Roughly the size of a row's stored text: its fields and what the server adds.
 fn text_size(fields: &RawFields<'_>) -> usize {
     fields
         .iter()
