@@ -31,6 +31,7 @@
 
 use std::collections::HashMap;
 
+use serde_json::map::Entry;
 use serde_json::{Map, Value};
 
 use crate::row::Row;
@@ -51,13 +52,19 @@ pub fn merge_fields(target: &mut Map<String, Value>, source: Map<String, Value>)
         *target = source;
         return;
     }
+    // One lookup per key: a value replaced keeps its place, as `insert` keeps it.
     for (key, value) in source {
-        match (target.get_mut(&key), value) {
-            (Some(Value::Object(existing)), Value::Object(incoming)) => {
-                merge_fields(existing, incoming);
-            }
-            (_, value) => {
-                target.insert(key, value);
+        match target.entry(key) {
+            Entry::Occupied(mut slot) => match (slot.get_mut(), value) {
+                (Value::Object(existing), Value::Object(incoming)) => {
+                    merge_fields(existing, incoming);
+                }
+                (_, value) => {
+                    slot.insert(value);
+                }
+            },
+            Entry::Vacant(slot) => {
+                slot.insert(value);
             }
         }
     }
@@ -299,6 +306,29 @@ mod tests {
         assert_eq!(
             values(out),
             vec![json!({"id": "a", "metadata": {"stage": "end", "m1": {"x": 1, "y": 2}}})]
+        );
+    }
+
+    #[test]
+    fn merged_fields_keep_their_places_and_new_ones_follow() {
+        let mut target = json!({"a": 1, "m": {"x": 1, "y": 2}, "b": [1]})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let source = json!({"c": 3, "b": "replaced", "m": {"z": 3, "x": 9}, "a": null})
+            .as_object()
+            .cloned()
+            .unwrap();
+        merge_fields(&mut target, source);
+        let keys = |map: &Map<String, Value>| map.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&target), ["a", "m", "b", "c"]);
+        let Some(Value::Object(m)) = target.get("m") else {
+            panic!("m stays an object: {target:?}");
+        };
+        assert_eq!(keys(m), ["x", "y", "z"]);
+        assert_eq!(
+            Value::Object(target),
+            json!({"a": null, "m": {"x": 9, "y": 2, "z": 3}, "b": "replaced", "c": 3})
         );
     }
 
