@@ -778,6 +778,32 @@ mod tests {
     }
 
     #[test]
+    fn keys_that_need_escaping_are_stored_as_valid_json() {
+        let mut store = Store::in_memory().unwrap();
+        let obj = ObjectIds::project_logs("p");
+        let keys = [
+            "say \"hi\"",
+            "back\\slash",
+            "tab\there",
+            "nul\u{0}",
+            "del\u{7f}",
+            "é\u{85}",
+        ];
+        let mut row = Map::new();
+        row.insert("id".into(), json!("a"));
+        for (i, key) in keys.iter().enumerate() {
+            row.insert((*key).into(), json!(i));
+        }
+        store
+            .apply_rows(vec![write(&obj, Value::Object(row))])
+            .unwrap();
+        let stored = all(&store, &obj);
+        for (i, key) in keys.iter().enumerate() {
+            assert_eq!(stored[0][*key], json!(i), "{key:?} in {}", stored[0]);
+        }
+    }
+
+    #[test]
     fn versions_whose_texts_were_lost_are_skipped_and_the_rest_read() {
         let path = temp_db("lost");
         let obj = ObjectIds::project_logs("p");

@@ -146,14 +146,29 @@ fn text_size(fields: &RawFields<'_>) -> usize {
         + 80
 }
 
+/// What the server adds to a new row's stored text, as JSON text: `created` (used when the
+/// row has none) and `_xact_id`. The same for every row of a transaction.
+struct AddedMembers {
+    created: String,
+    xact_id: String,
+}
+
+impl AddedMembers {
+    fn new(now: &str, xact: u64) -> Result<AddedMembers, StoreError> {
+        Ok(AddedMembers {
+            created: serde_json::to_string(now)?,
+            xact_id: format!("\"{xact}\""),
+        })
+    }
+}
+
 /// Appends the stored text of a row that has no current version to `out`: its fields without
 /// control fields, `created` when missing, and `_xact_id` — exactly what merging into nothing
 /// gives, without parsing the values.
 fn write_new_row(
     out: &mut Vec<u8>,
     fields: &RawFields<'_>,
-    now: &str,
-    xact: u64,
+    added: &AddedMembers,
 ) -> Result<(), StoreError> {
     out.push(b'{');
     let mut first = true;
@@ -163,9 +178,9 @@ fn write_new_row(
         push_member(out, &mut first, key, value.get())?;
     }
     if !has_created {
-        push_member(out, &mut first, "created", &serde_json::to_string(now)?)?;
+        push_member(out, &mut first, "created", &added.created)?;
     }
-    push_member(out, &mut first, "_xact_id", &format!("\"{xact}\""))?;
+    push_member(out, &mut first, "_xact_id", &added.xact_id)?;
     out.push(b'}');
     Ok(())
 }
@@ -181,7 +196,8 @@ fn push_member(
     if !std::mem::take(first) {
         out.push(b',');
     }
-    if key.chars().any(|c| c == '"' || c == '\\' || c.is_control()) {
+    // What JSON requires escaping in a string: quotes, backslashes and U+0000–U+001F.
+    if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         out.extend_from_slice(serde_json::to_string(key)?.as_bytes());
     } else {
         out.push(b'"');
@@ -250,6 +266,7 @@ impl Store {
         }
         let xact = next_xact_id(&tx)?;
         let now = format_created(SystemTime::now());
+        let added = AddedMembers::new(&now, xact)?;
         let size = writes.iter().map(|w| text_size(&w.fields)).sum();
         let mut pending = texts.begin(size)?;
         {
@@ -293,7 +310,7 @@ impl Store {
                 }
                 let (at, len) = match current {
                     None if !fields.contains_key("_array_delete") => {
-                        pending.push_with(|out| write_new_row(out, &fields, &now, xact))?
+                        pending.push_with(|out| write_new_row(out, &fields, &added))?
                     }
                     current => {
                         let existing = match current {
