@@ -348,6 +348,17 @@ mod tests {
         assert!(!conforms::<Option<NumberObject>>(r#"{"a":"1"}"#));
         assert!(!conforms::<Option<NumberObject>>(r#"{"a":{"b":1}}"#));
         assert!(!conforms::<Option<NumberObject>>("[1]"));
+        assert!(!conforms::<Option<NumberObject>>(r#"{"a":true}"#));
+        assert!(!conforms::<Option<NumberObject>>(r#"{"a":[1]}"#));
+        assert!(!conforms::<Option<NumberObject>>(r#"{"a":01}"#));
+        assert!(conforms::<Option<NumberObject>>(
+            r#"{"a":1e308,"b":-0,"c":18446744073709551616,"d":1765105200.123456}"#
+        ));
+        // Out of f64's range, as parsing the row into values later would find.
+        assert!(!conforms::<Option<NumberObject>>(r#"{"a":1e400}"#));
+        assert!(!conforms::<Option<NumberObject>>(r#"{"a":-2E309}"#));
+        let digits = format!(r#"{{"a":{}}}"#, "9".repeat(400));
+        assert!(!conforms::<Option<NumberObject>>(&digits));
         assert!(conforms::<Option<Vec<StringArray>>>(r#"[["a","b"],[]]"#));
         assert!(!conforms::<Option<Vec<StringArray>>>(r#"[["a"],null]"#));
     }
