@@ -281,6 +281,31 @@ fn logs3_merges_server_side_and_assigns_increasing_xact_ids() {
 }
 
 #[test]
+fn a_row_holding_a_number_out_of_range_does_not_break_reading_its_object() {
+    let (server, http) = server();
+    // `1e400` is valid JSON but no f64: the row is stored as it came and cannot be read back.
+    let body = br#"{"rows": [
+        {"id": "bad", "experiment_id": "e", "input": {"n": [1, 1e400]}},
+        {"id": "good", "experiment_id": "e", "input": {"n": 2}}
+    ]}"#;
+    ok(http.post_raw("/logs3", body));
+    let ids = |rows: Vec<Value>| rows.iter().map(|r| r["id"].clone()).collect::<Vec<_>>();
+    let experiment = ObjectIds::experiment("e");
+    assert_eq!(ids(server.rows(&experiment).unwrap()), [json!("good")]);
+    // A merge into the unreadable version starts from nothing, and the row reads again.
+    ok(http.post(
+        "/logs3",
+        &json!({"rows": [{"id": "bad", "experiment_id": "e", "_is_merge": true, "output": 3}]}),
+    ));
+    let rows = server.rows(&experiment).unwrap();
+    assert_eq!(ids(rows.clone()), [json!("bad"), json!("good")]);
+    assert_eq!(
+        (&rows[0]["output"], rows[0].get("input")),
+        (&json!(3), None)
+    );
+}
+
+#[test]
 fn bad_input_is_rejected_without_half_applying() {
     let (server, http) = server();
     let good = json!({"id": "ok", "experiment_id": "e", "input": 1});
