@@ -89,7 +89,7 @@ const SCHEMA_VERSION: i64 = 4;
 /// rewrite pages all over the file on every write (the store keeps that index in memory
 /// instead). Nothing is ever deleted from `row_history`, so SQLite's own rowids (one past the
 /// largest) are never reused and `hid` needs no `AUTOINCREMENT`, which updated
-/// `sqlite_sequence` at every insert (about 4,000 instructions a row). Files made before keep
+/// `sqlite_sequence` at every insert (about 2,500 instructions a row). Files made before keep
 /// their `AUTOINCREMENT`; both number versions alike.
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
