@@ -2,6 +2,7 @@
 //! version history, and uploaded blobs, in SQLite (a file, or in memory).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use braintrust_core::merge::{apply_array_deletes, merge_row_into};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -42,6 +43,9 @@ pub enum StoreError {
     /// A row's place in the row texts does not hold a text.
     #[error("row texts are corrupt: {0}")]
     RowTextsCorrupt(String),
+    /// Other connections kept the database file locked for longer than opening waits.
+    #[error("the database file stayed locked by other connections for {LOCK_WAIT:?} while {0}")]
+    Busy(&'static str),
 }
 
 /// The kinds of registered objects.
@@ -120,15 +124,47 @@ CREATE TABLE IF NOT EXISTS attachments (
     upload_token TEXT NOT NULL, download_token TEXT NOT NULL, status TEXT);
 ";
 
+/// How long opening a store waits for other connections to the file to release their locks.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// Puts a file in WAL mode, once for good: the mode is kept in the file. Converting needs the
+/// file to itself, and SQLite answers "database is locked" at once instead of waiting (its busy
+/// handler is not run for this), so while other connections hold it (stores opened together on
+/// a new file) this tries again, backing off, until `deadline`.
+fn enable_wal(conn: &Connection, deadline: Instant) -> Result<(), StoreError> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let mode: Result<String, rusqlite::Error> =
+            conn.query_row("PRAGMA journal_mode", [], |r| r.get(0));
+        let attempt = match mode {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(_) => conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)),
+            Err(e) => Err(e),
+        };
+        match attempt {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            // Refused without an error: another connection holds the file.
+            Ok(_) => {}
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(StoreError::Busy("switching the file to WAL mode"));
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(50));
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) a store in a file, with its row texts in `<path>-rows`.
     pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
         let conn = Connection::open(path)?;
         // Several processes (nextest runs one per test) may share a file: wait for locks.
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;",
-        )?;
+        conn.busy_timeout(LOCK_WAIT)?;
+        enable_wal(&conn, Instant::now() + LOCK_WAIT)?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -16384;")?;
         Store::init(conn, RowTexts::beside(path)?)
     }
 
@@ -832,6 +868,34 @@ mod tests {
         let ids: Vec<Value> = all(&store, &obj).iter().map(|r| r["id"].clone()).collect();
         assert_eq!(ids, [json!("a")]);
         drop(store);
+        remove_db(&path);
+    }
+
+    #[test]
+    fn switching_a_locked_file_to_wal_gives_up_at_the_deadline_with_a_clear_error() {
+        let path = temp_db("wal-locked");
+        let holder = Connection::open(&path).unwrap();
+        // A read transaction in the default rollback mode keeps the file shared.
+        holder
+            .execute_batch("CREATE TABLE t (x); BEGIN; SELECT * FROM t;")
+            .unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.busy_timeout(Duration::ZERO).unwrap();
+        let err = enable_wal(&conn, Instant::now()).unwrap_err();
+        assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("locked by other connections"),
+            "{err}"
+        );
+        holder.execute_batch("COMMIT").unwrap();
+        enable_wal(&conn, Instant::now()).unwrap();
+        drop((holder, conn));
+        // The mode is the file's now.
+        let mode: String = Connection::open(&path)
+            .unwrap()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
         remove_db(&path);
     }
 
