@@ -9,6 +9,7 @@
 //! assert_eq!(context["caller_filename"], file!());
 //! ```
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -252,6 +253,68 @@ pub(crate) struct ContextObject<'a> {
     pub(crate) caller: Option<CallerLocation>,
 }
 
+/// How many instrumentations' `span_origin` texts a thread keeps ([`ContextObject::write_json`]).
+const ORIGIN_TEXTS_KEPT: usize = 8;
+
+thread_local! {
+    /// The `span_origin` JSON text of the instrumentations seen last on this thread, newest last.
+    static ORIGIN_TEXTS: RefCell<Vec<(Box<str>, Box<str>)>> = const { RefCell::new(Vec::new()) };
+}
+
+impl ContextObject<'_> {
+    /// Appends the object's JSON as its `Serialize` writes it (the batcher's path): the caller's
+    /// location, then `span_origin`, whose text is the same for every span of an
+    /// instrumentation and so is written once per thread.
+    pub(crate) fn write_json(&self, out: &mut Vec<u8>) {
+        out.push(b'{');
+        if let Some(caller) = self.caller {
+            if let Some(function) = caller.function {
+                out.extend_from_slice(b"\"caller_functionname\":");
+                write_json(out, function);
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"caller_filename\":");
+            write_json(out, caller.file);
+            out.extend_from_slice(b",\"caller_lineno\":");
+            write_json(out, &caller.line);
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"span_origin\":");
+        let origin = OriginObject {
+            instrumentation: self.instrumentation,
+            environment: process_environment(),
+        };
+        let cached = ORIGIN_TEXTS.try_with(|texts| {
+            let mut texts = texts.try_borrow_mut().ok()?;
+            let at = texts
+                .iter()
+                .position(|(name, _)| **name == *self.instrumentation);
+            let entry = match at {
+                Some(at) => texts.remove(at),
+                None => {
+                    let text = serde_json::to_string(&origin).ok()?;
+                    if texts.len() >= ORIGIN_TEXTS_KEPT {
+                        texts.remove(0);
+                    }
+                    (self.instrumentation.into(), text.into_boxed_str())
+                }
+            };
+            out.extend_from_slice(entry.1.as_bytes());
+            texts.push(entry);
+            Some(())
+        });
+        if !matches!(cached, Ok(Some(()))) {
+            write_json(out, &origin);
+        }
+        out.push(b'}');
+    }
+}
+
+/// Appends a value's JSON (writing into memory cannot fail).
+fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    let _ = serde_json::to_writer(out, value);
+}
+
 impl Serialize for ContextObject<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
@@ -358,5 +421,39 @@ mod tests {
         );
         assert_eq!(ctx["caller_functionname"], "f");
         assert_eq!(ctx["caller_lineno"], 3);
+    }
+
+    #[test]
+    fn context_written_for_the_batcher_is_what_serde_writes() {
+        let callers = [
+            None,
+            Some(CallerLocation {
+                function: None,
+                file: "src/main.rs",
+                line: 7,
+            }),
+            Some(CallerLocation {
+                function: Some("handler::<\"q\">"),
+                file: "C:\\src\\lib.rs",
+                line: 0,
+            }),
+        ];
+        // More instrumentations than a thread keeps, twice over, so that texts are dropped
+        // and written again; names that need escaping too.
+        let names: Vec<String> = (0..2 * ORIGIN_TEXTS_KEPT + 1)
+            .map(|i| format!("instr-{i}\"\\\n"))
+            .collect();
+        for _ in 0..2 {
+            for (i, name) in names.iter().enumerate() {
+                let context = ContextObject {
+                    instrumentation: name,
+                    caller: callers[i % callers.len()],
+                };
+                let mut written = Vec::new();
+                context.write_json(&mut written);
+                let expected = serde_json::to_string(&context).unwrap();
+                assert_eq!(String::from_utf8(written).unwrap(), expected);
+            }
+        }
     }
 }

@@ -411,7 +411,7 @@ impl SpanDraft {
         }
         object.entry("span_attributes", &Attributes(self));
         object.entry("metrics", &self.metrics);
-        object.entry("context", &self.context());
+        self.context().write_json(object.name("context"));
         for (key, value) in self.fields.iter() {
             value.write_json(object.key(key));
         }
@@ -431,20 +431,35 @@ impl<'a> ObjectWriter<'a> {
         ObjectWriter { out, empty: true }
     }
 
-    /// Writes `"key":` (after a comma unless first) and returns where its value goes.
-    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+    fn comma(&mut self) {
         if !self.empty {
             self.out.push(b',');
         }
         self.empty = false;
+    }
+
+    /// Writes `"key":` (after a comma unless first) and returns where its value goes.
+    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        self.comma();
         // Writing into memory cannot fail.
         let _ = simd_json::serde::to_writer(&mut *self.out, key);
         self.out.push(b':');
         self.out
     }
 
-    fn entry<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
-        let out = self.key(key);
+    /// [`ObjectWriter::key`] for a member name of this module's rows: plain ASCII that JSON
+    /// writes as it is, so it is copied without checking.
+    fn name(&mut self, name: &'static str) -> &mut Vec<u8> {
+        self.comma();
+        self.out.push(b'"');
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    /// A member named by this module (see [`ObjectWriter::name`]).
+    fn entry<T: Serialize + ?Sized>(&mut self, name: &'static str, value: &T) {
+        let out = self.name(name);
         let _ = simd_json::serde::to_writer(out, value);
     }
 
