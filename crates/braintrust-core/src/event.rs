@@ -372,15 +372,27 @@ impl Event {
     }
 
     fn validate(&self) -> Result<(), EventError> {
-        for key in self.fields.keys() {
-            if !EVENT_KEYS.contains(&key.as_str()) {
-                return Err(EventError::UnknownField(key.clone()));
+        // One pass finds the fields checked below (looking each up would hash its name), then
+        // they are checked in a fixed order, so an event with several faults gets one answer.
+        let (mut scores, mut metrics, mut metadata, mut tags, mut attributes) =
+            (None, None, None, None, None);
+        for (key, value) in &self.fields {
+            match key.as_str() {
+                "scores" => scores = Some(value),
+                "metrics" => metrics = Some(value),
+                "metadata" => metadata = Some(value),
+                "tags" => tags = Some(value),
+                "span_attributes" => attributes = Some(value),
+                key if !EVENT_KEYS.contains(&key) => {
+                    return Err(EventError::UnknownField(key.to_owned()));
+                }
+                _ => {}
             }
         }
-        if let Some(scores) = self.fields.get("scores") {
+        if let Some(scores) = scores {
             validate_scores(scores)?;
         }
-        if let Some(metrics) = self.fields.get("metrics") {
+        if let Some(metrics) = metrics {
             let map = metrics.as_object().ok_or(EventError::WrongType {
                 field: "metrics",
                 expected: "an object",
@@ -394,13 +406,13 @@ impl Event {
                 }
             }
         }
-        if self.fields.get("metadata").is_some_and(|m| !m.is_object()) {
+        if metadata.is_some_and(|m| !m.is_object()) {
             return Err(EventError::WrongType {
                 field: "metadata",
                 expected: "an object with string keys",
             });
         }
-        match self.fields.get("tags") {
+        match tags {
             None | Some(Value::Null) => {}
             Some(Value::Array(tags)) => {
                 let mut seen = std::collections::HashSet::new();
@@ -418,7 +430,7 @@ impl Event {
                 });
             }
         }
-        if let Some(attrs) = self.fields.get("span_attributes") {
+        if let Some(attrs) = attributes {
             let map = attrs.as_object().ok_or(EventError::WrongType {
                 field: "span_attributes",
                 expected: "an object",
@@ -577,6 +589,43 @@ mod tests {
             .into_fields()
             .unwrap();
         assert_eq!(fields["input"], json!({"a": 1}));
+    }
+
+    #[test]
+    fn an_event_with_several_faults_gets_the_same_error_whatever_its_field_order() {
+        // Unknown fields first, then scores, metrics, metadata, tags, span attributes.
+        let faults = [
+            ("outputs", json!(1)),
+            ("scores", json!({"s": 2})),
+            ("metrics", json!({"m": "x"})),
+            ("metadata", json!(1)),
+            ("tags", json!(1)),
+            ("span_attributes", json!(1)),
+        ];
+        for first in 0..faults.len() {
+            for second in first + 1..faults.len() {
+                for (a, b) in [(first, second), (second, first)] {
+                    let mut event = Map::new();
+                    for i in [a, b] {
+                        event.insert(faults[i].0.into(), faults[i].1.clone());
+                    }
+                    let err = Event::from_value(Value::Object(event.clone())).unwrap_err();
+                    let expected = match faults[first].0 {
+                        "outputs" => "UnknownField",
+                        "scores" => "InvalidScore",
+                        "metrics" => "InvalidMetric",
+                        _ => "WrongType",
+                    };
+                    assert!(
+                        format!("{err:?}").starts_with(expected),
+                        "{event:?}: {err:?}"
+                    );
+                    if let EventError::WrongType { field, .. } = err {
+                        assert_eq!(field, faults[first].0, "{event:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
