@@ -33,11 +33,18 @@ braintrust::eval! {
             .data(Data::iter(cases()))
             .task_async(|name, _| async move { format!("Hello {name}") })
             .add_scorer(Levenshtein::new())
-            .local_store(std::env::temp_dir().join(format!(
-                "bt-eval-macro-{}.db",
-                std::process::id()
-            )))
+            .local_store(fresh_store_path("eval-macro-async.db"))
     }
+}
+
+/// A store file under Cargo's scratch directory for integration tests (so runs leave nothing
+/// in the system's temporary directory), without what an earlier run left there.
+fn fresh_store_path(name: &str) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    for suffix in ["", "-wal", "-shm", "-rows"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    path
 }
 
 #[test]
