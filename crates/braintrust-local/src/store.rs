@@ -44,8 +44,13 @@ pub enum StoreError {
     #[error("row texts are corrupt: {0}")]
     RowTextsCorrupt(String),
     /// Other connections kept the database file locked for longer than opening waits.
-    #[error("the database file stayed locked by other connections for {LOCK_WAIT:?} while {0}")]
-    Busy(&'static str),
+    #[error("the database file stayed locked by other connections for {waited:?} while {doing}")]
+    Busy {
+        /// What was being done.
+        doing: &'static str,
+        /// How long it waited.
+        waited: Duration,
+    },
 }
 
 /// The kinds of registered objects.
@@ -132,6 +137,7 @@ const LOCK_WAIT: Duration = Duration::from_secs(30);
 /// handler is not run for this), so while other connections hold it (stores opened together on
 /// a new file) this tries again, backing off, until `deadline`.
 fn enable_wal(conn: &Connection, deadline: Instant) -> Result<(), StoreError> {
+    let started = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
         let mode: Result<String, rusqlite::Error> =
@@ -150,7 +156,10 @@ fn enable_wal(conn: &Connection, deadline: Instant) -> Result<(), StoreError> {
         }
         let now = Instant::now();
         if now >= deadline {
-            return Err(StoreError::Busy("switching the file to WAL mode"));
+            return Err(StoreError::Busy {
+                doing: "switching it to WAL mode",
+                waited: now - started,
+            });
         }
         std::thread::sleep(pause.min(deadline - now));
         pause = (pause * 2).min(Duration::from_millis(50));
@@ -882,7 +891,7 @@ mod tests {
         let conn = Connection::open(&path).unwrap();
         conn.busy_timeout(Duration::ZERO).unwrap();
         let err = enable_wal(&conn, Instant::now()).unwrap_err();
-        assert!(matches!(err, StoreError::Busy(_)), "{err:?}");
+        assert!(matches!(err, StoreError::Busy { .. }), "{err:?}");
         assert!(
             err.to_string().contains("locked by other connections"),
             "{err}"
