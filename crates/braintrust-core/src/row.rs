@@ -28,6 +28,7 @@
 //! assert!(!start.is_merge());
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -393,18 +394,33 @@ pub(crate) const KEY_FIELDS: [&str; 7] = [
 #[serde(transparent)]
 pub struct Row(Map<String, Value>);
 
+/// A [`RowKey`]'s fields as a row holds them, in [`KEY_FIELDS`] order: what compares and
+/// hashes the same as the key, without copying the strings.
+pub(crate) type KeyParts<'a> = [Option<Cow<'a, str>>; 7];
+
 impl RowKey {
     /// The key of the row `row_id` of `object` (of a row carrying no other key fields).
     pub fn of(object: Option<&ObjectIds>, row_id: &str) -> RowKey {
-        let mut parts: [Option<String>; 7] = Default::default();
-        let fields = object.into_iter().flat_map(ObjectIds::fields);
-        for (key, value) in fields.chain(std::iter::once(("id", row_id))) {
-            if let Some(at) = KEY_FIELDS.iter().position(|k| *k == key) {
-                parts[at] = Some(value.to_owned());
-            }
-        }
-        RowKey { parts }
+        RowKey::owning(key_parts_of(object, row_id))
     }
+
+    fn owning(parts: KeyParts<'_>) -> RowKey {
+        RowKey {
+            parts: parts.map(|part| part.map(Cow::into_owned)),
+        }
+    }
+}
+
+/// The [`KeyParts`] of [`RowKey::of`].
+pub(crate) fn key_parts_of<'a>(object: Option<&'a ObjectIds>, row_id: &'a str) -> KeyParts<'a> {
+    let mut parts: KeyParts<'a> = Default::default();
+    let fields = object.into_iter().flat_map(ObjectIds::fields);
+    for (key, value) in fields.chain(std::iter::once(("id", row_id))) {
+        if let Some(at) = KEY_FIELDS.iter().position(|k| *k == key) {
+            parts[at] = Some(Cow::Borrowed(value));
+        }
+    }
+    parts
 }
 
 impl Row {
@@ -430,13 +446,16 @@ impl Row {
 
     /// The merge key of this row.
     pub fn key(&self) -> RowKey {
-        RowKey {
-            parts: KEY_FIELDS.map(|k| match self.0.get(k) {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Null) | None => None,
-                Some(other) => Some(other.to_string()),
-            }),
-        }
+        RowKey::owning(self.key_parts())
+    }
+
+    /// The [`KeyParts`] of [`Row::key`]: strings as they are, other values as their JSON.
+    pub(crate) fn key_parts(&self) -> KeyParts<'_> {
+        KEY_FIELDS.map(|k| match self.0.get(k) {
+            Some(Value::String(s)) => Some(Cow::Borrowed(s.as_str())),
+            Some(Value::Null) | None => None,
+            Some(other) => Some(Cow::Owned(other.to_string())),
+        })
     }
 
     /// Whether `_is_merge` is true (absent means false).

@@ -7,9 +7,11 @@
 //! is always what building every row and merging them gives.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::time::SystemTime;
 
 use foldhash::fast::RandomState;
+use hashbrown::HashTable;
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::{Map, Value};
 
@@ -21,7 +23,7 @@ use crate::attachment::Attachment;
 use crate::event::SpanAttributes;
 use crate::merge::{merge_fields, merge_row_into};
 use crate::origin::{ContextObject, span_context};
-use crate::row::{KEY_FIELDS, Row, RowKey, SpanIdentity, format_created};
+use crate::row::{KEY_FIELDS, KeyParts, Row, SpanIdentity, format_created, key_parts_of};
 
 /// Builds a batch of pending rows into one row per key: what [`merge_row_batch`] gives for
 /// their rows, in the same order, but a span's later rows (logs, its end) fold straight into its
@@ -31,7 +33,10 @@ use crate::row::{KEY_FIELDS, Row, RowKey, SpanIdentity, format_created};
 #[derive(Debug, Default)]
 pub struct RowBatch {
     rows: Vec<BatchRow>,
-    by_key: HashMap<RowKey, usize, RandomState>,
+    /// Indices in `rows` by their rows' keys (hashed from [`BatchRow::key_parts`], which
+    /// borrows them from the rows instead of copying them into keys of their own).
+    by_key: HashTable<usize>,
+    key_hasher: RandomState,
     /// Spans whose first row is in `rows`, by their identity's serial number, with their object.
     spans: HashMap<u64, (Option<ObjectRef>, usize), RandomState>,
     added: usize,
@@ -48,7 +53,8 @@ impl RowBatch {
     pub fn with_capacity(rows: usize) -> RowBatch {
         RowBatch {
             rows: Vec::with_capacity(rows),
-            by_key: HashMap::with_capacity_and_hasher(rows, RandomState::default()),
+            by_key: HashTable::with_capacity(rows),
+            key_hasher: RandomState::default(),
             spans: HashMap::with_capacity_and_hasher(rows, RandomState::default()),
             added: 0,
         }
@@ -97,20 +103,34 @@ impl RowBatch {
     }
 
     fn push_row(&mut self, row: BatchRow) -> usize {
-        let key = row.key();
-        match self.by_key.get(&key) {
-            Some(&i) if row.is_merge() => {
-                self.rows[i].merge_row(LoggedFields::from(row.into_row().into_map()));
+        let RowBatch {
+            rows,
+            by_key,
+            key_hasher,
+            ..
+        } = self;
+        let (hash, found) = {
+            let key = row.key_parts();
+            let hash = key_hasher.hash_one(&key);
+            (
+                hash,
+                by_key.find(hash, |&i| rows[i].key_parts() == key).copied(),
+            )
+        };
+        match found {
+            Some(i) if row.is_merge() => {
+                rows[i].merge_row(LoggedFields::from(row.into_row().into_map()));
                 i
             }
-            Some(&i) => {
-                self.rows[i] = row;
+            Some(i) => {
+                rows[i] = row;
                 i
             }
             None => {
-                self.by_key.insert(key, self.rows.len());
-                self.rows.push(row);
-                self.rows.len() - 1
+                let i = rows.len();
+                rows.push(row);
+                by_key.insert_unique(hash, i, |&j| key_hasher.hash_one(rows[j].key_parts()));
+                i
             }
         }
     }
@@ -214,10 +234,11 @@ impl BatchRow {
         self.row.as_map_mut()
     }
 
-    fn key(&self) -> RowKey {
+    /// The row's merge key ([`crate::row::RowKey`]), borrowed.
+    fn key_parts(&self) -> KeyParts<'_> {
         match &self.draft {
-            Some(draft) => RowKey::of(draft.ids(), draft.span.row_id()),
-            None => self.row.key(),
+            Some(draft) => key_parts_of(draft.ids(), draft.span.row_id()),
+            None => self.row.key_parts(),
         }
     }
 
