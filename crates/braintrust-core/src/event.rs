@@ -234,15 +234,36 @@ const EVENT_KEYS: &[&str] = &[
 ];
 
 /// Fields to log on a span (or a dataset record), validated by [`Event::into_fields`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default)]
 pub struct Event {
-    fields: Map<String, Value>,
+    /// The fields set, each once, in the order first set, named by [`EVENT_KEYS`]' own names
+    /// (so that setting one allocates no name and finds it without hashing).
+    fields: Vec<(&'static str, Value)>,
+    /// The first name set that no event field has: the error validation reports.
+    unknown: Option<String>,
 }
 
-/// Room an event's map takes on its first field: the usual fields (input, output, expected,
+impl PartialEq for Event {
+    /// The same fields with the same values, in any order (as JSON objects compare).
+    fn eq(&self, other: &Event) -> bool {
+        self.unknown == other.unknown
+            && self.fields.len() == other.fields.len()
+            && self
+                .fields
+                .iter()
+                .all(|(key, value)| other.get(key) == Some(value))
+    }
+}
+
+/// Room an event's fields take with the first: the usual fields (input, output, expected,
 /// metadata, metrics, scores, tags, error) without growing field by field. An empty event
 /// allocates nothing.
 const USUAL_FIELDS: usize = 8;
+
+/// The event field named `key`, by its name in [`EVENT_KEYS`].
+fn event_key(key: &str) -> Option<&'static str> {
+    EVENT_KEYS.iter().copied().find(|known| *known == key)
+}
 
 impl Event {
     /// An empty event.
@@ -256,46 +277,52 @@ impl Event {
         let Value::Object(map) = value else {
             return Err(EventError::NotAnObject);
         };
-        let mut fields = Map::new();
+        let mut event = Event::new();
         for (k, v) in map {
-            let key = if k == "inputs" { "input".to_owned() } else { k };
-            if !EVENT_KEYS.contains(&key.as_str()) {
-                return Err(EventError::UnknownField(key));
-            }
-            fields.insert(key, v);
+            let key = if k == "inputs" { "input" } else { &k };
+            let Some(key) = event_key(key) else {
+                return Err(EventError::UnknownField(k));
+            };
+            event = event.set(key, v);
         }
-        let event = Event { fields };
         event.validate()?;
         Ok(event)
     }
 
-    /// Gives an event that has no field yet (and so no allocation) room for the usual ones.
-    fn make_room(&mut self) {
-        if self.fields.is_empty() {
-            self.fields = Map::with_capacity(USUAL_FIELDS);
-        }
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
-    fn set(mut self, key: &str, value: Value) -> Event {
-        self.make_room();
-        self.fields.insert(key.to_owned(), value);
-        self
+    fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.fields
+            .iter_mut()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
     }
 
-    fn object_entry(mut self, field: &str, name: impl Into<String>, value: Value) -> Event {
-        match self.fields.get_mut(field) {
-            Some(Value::Object(map)) => {
-                map.insert(name.into(), value);
-            }
-            _ => {
-                // Metrics and metadata entries usually come several at a time.
-                let mut map = Map::with_capacity(4);
-                map.insert(name.into(), value);
-                self.make_room();
-                self.fields.insert(field.to_owned(), Value::Object(map));
+    /// Sets a field, in place when it is set already.
+    fn set(mut self, key: &'static str, value: Value) -> Event {
+        match self.get_mut(key) {
+            Some(slot) => *slot = value,
+            None => {
+                if self.fields.capacity() == 0 {
+                    self.fields.reserve_exact(USUAL_FIELDS);
+                }
+                self.fields.push((key, value));
             }
         }
         self
+    }
+
+    fn object_entry(mut self, field: &'static str, name: impl Into<String>, value: Value) -> Event {
+        if let Some(Value::Object(map)) = self.get_mut(field) {
+            map.insert(name.into(), value);
+            return self;
+        }
+        // Metrics and metadata entries usually come several at a time.
+        let mut map = Map::with_capacity(4);
+        map.insert(name.into(), value);
+        self.set(field, Value::Object(map))
     }
 
     /// Sets `input`.
@@ -347,21 +374,37 @@ impl Event {
     }
 
     /// Sets any other allowed field (`context`, `origin`, `span_attributes`, …).
-    pub fn field(self, key: &str, value: Value) -> Event {
-        self.set(key, value)
+    pub fn field(mut self, key: &str, value: Value) -> Event {
+        match event_key(key) {
+            Some(key) => self.set(key, value),
+            None => {
+                self.unknown.get_or_insert_with(|| key.to_owned());
+                self
+            }
+        }
     }
 
     /// Whether nothing was set.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
+        self.fields.is_empty() && self.unknown.is_none()
     }
 
     /// Validates and returns the row fields: scores as numbers in [0, 1] or null (booleans become
     /// 1/0), metrics as finite numbers, metadata an object, tags distinct strings, a known span
     /// type.
-    pub fn into_fields(mut self) -> Result<Map<String, Value>, EventError> {
+    pub fn into_fields(self) -> Result<Map<String, Value>, EventError> {
+        Ok(self
+            .into_named_fields()?
+            .into_iter()
+            .map(|(key, value)| (key.to_owned(), value))
+            .collect())
+    }
+
+    /// [`Event::into_fields`] with the fields' names as `'static` strings, for code that keeps
+    /// them (a span's log) without allocating them.
+    pub(crate) fn into_named_fields(mut self) -> Result<Vec<(&'static str, Value)>, EventError> {
         self.validate()?;
-        if let Some(Value::Object(scores)) = self.fields.get_mut("scores") {
+        if let Some(Value::Object(scores)) = self.get_mut("scores") {
             for value in scores.values_mut() {
                 if let Value::Bool(b) = value {
                     *value = Value::from(u8::from(*b));
@@ -372,20 +415,20 @@ impl Event {
     }
 
     fn validate(&self) -> Result<(), EventError> {
-        // One pass finds the fields checked below (looking each up would hash its name), then
-        // they are checked in a fixed order, so an event with several faults gets one answer.
+        // One pass finds the fields checked below, then they are checked in a fixed order, so
+        // an event with several faults gets one answer.
+        if let Some(key) = &self.unknown {
+            return Err(EventError::UnknownField(key.clone()));
+        }
         let (mut scores, mut metrics, mut metadata, mut tags, mut attributes) =
             (None, None, None, None, None);
         for (key, value) in &self.fields {
-            match key.as_str() {
+            match *key {
                 "scores" => scores = Some(value),
                 "metrics" => metrics = Some(value),
                 "metadata" => metadata = Some(value),
                 "tags" => tags = Some(value),
                 "span_attributes" => attributes = Some(value),
-                key if !EVENT_KEYS.contains(&key) => {
-                    return Err(EventError::UnknownField(key.to_owned()));
-                }
                 _ => {}
             }
         }
@@ -626,6 +669,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn fields_keep_their_first_place_and_events_compare_as_objects() {
+        let event = Event::new()
+            .input(json!(1))
+            .output(json!(2))
+            .input(json!(3));
+        let fields = event.clone().into_fields().unwrap();
+        assert_eq!(fields.keys().collect::<Vec<_>>(), ["input", "output"]);
+        assert_eq!(fields["input"], json!(3));
+        assert_eq!(event, Event::new().output(json!(2)).input(json!(3)));
+        assert_ne!(event, Event::new().output(json!(2)));
+        assert_eq!(
+            Event::new().field("output", json!(1)),
+            Event::new().output(json!(1))
+        );
+        // A name no event field has is kept for validation to report, the first one given.
+        let unknown = Event::new()
+            .field("outputs", json!(1))
+            .field("other", json!(2));
+        assert!(!unknown.is_empty());
+        assert_ne!(unknown, Event::new());
+        assert_eq!(
+            unknown.into_fields(),
+            Err(EventError::UnknownField("outputs".into()))
+        );
     }
 
     #[test]

@@ -875,6 +875,18 @@ impl SpanInner {
             LoggedFields::from(fields)
         }
     }
+
+    /// [`SpanInner::logged`] for an event's fields, whose names it keeps without allocating.
+    fn logged_event(&self, fields: Vec<(&'static str, Value)>) -> LoggedFields {
+        let fields = fields
+            .into_iter()
+            .map(|(key, value)| (Cow::Borrowed(key), value));
+        if self.sink.is_backlogged() {
+            LoggedFields::written_now_from(fields)
+        } else {
+            LoggedFields::of_values(fields)
+        }
+    }
 }
 
 impl Drop for SpanInner {
@@ -1102,7 +1114,7 @@ impl Span {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
-        let fields = event.into_fields()?;
+        let fields = event.into_named_fields()?;
         if fields.is_empty() {
             return Ok(());
         }
@@ -1110,7 +1122,7 @@ impl Span {
             object: Some(inner.object.clone()),
             kind: PendingKind::SpanUpdate {
                 span: inner.identity.clone(),
-                fields: inner.logged(fields),
+                fields: inner.logged_event(fields),
             },
         });
         Ok(())

@@ -271,7 +271,7 @@ impl BatchRow {
     }
 
     /// Sets a field the user logs (never one the span's first row sets itself).
-    fn insert(&mut self, key: &str, value: Value) {
+    fn insert(&mut self, key: &'static str, value: Value) {
         match &mut self.draft {
             Some(draft) => draft.fields.insert(key, LoggedValue::Value(value)),
             None => {

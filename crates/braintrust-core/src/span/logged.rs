@@ -6,6 +6,7 @@
 //! ([`super::BatchRow::write_json`]). Merging a value into one that is held as text parses the
 //! text back first, so the row sent is always what merging the values would give.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -117,19 +118,23 @@ impl Serialize for LoggedValue {
     }
 }
 
+/// A logged field's name: an event field's own (`'static`) or one read from a map.
+type FieldName = Cow<'static, str>;
+
 /// Fields logged on a span, in the order they were logged, each key once.
 #[derive(Debug, Clone, Default)]
-pub struct LoggedFields(Vec<(String, LoggedValue)>);
+pub struct LoggedFields(Vec<(FieldName, LoggedValue)>);
 
 impl From<Map<String, Value>> for LoggedFields {
     /// The fields as values.
     fn from(map: Map<String, Value>) -> LoggedFields {
-        LoggedFields(
-            map.into_iter()
-                .map(|(key, value)| (key, LoggedValue::Value(value)))
-                .collect(),
-        )
+        LoggedFields::of_values(owned_names(map))
     }
+}
+
+/// A map's entries with their names as [`FieldName`]s.
+fn owned_names(map: Map<String, Value>) -> impl Iterator<Item = (FieldName, Value)> {
+    map.into_iter().map(|(key, value)| (Cow::Owned(key), value))
 }
 
 impl LoggedFields {
@@ -143,16 +148,39 @@ impl LoggedFields {
     /// objects. Values stay values while any attachment is alive (a sink finds attachments in
     /// values) or a masking function is installed (it edits values).
     pub fn written_now(map: Map<String, Value>) -> LoggedFields {
+        LoggedFields::written_now_from(owned_names(map))
+    }
+
+    /// [`LoggedFields::written_now`] for fields named by `'static` names too.
+    pub(crate) fn written_now_from(
+        fields: impl IntoIterator<Item = (FieldName, Value)>,
+    ) -> LoggedFields {
         if crate::attachment::any_alive() || crate::mask::is_masking() {
-            return LoggedFields::from(map);
+            return LoggedFields::of_values(fields);
         }
-        LoggedFields::write_values(map)
+        LoggedFields::write_values_from(fields)
+    }
+
+    /// The fields as values.
+    pub(crate) fn of_values(fields: impl IntoIterator<Item = (FieldName, Value)>) -> LoggedFields {
+        LoggedFields(
+            fields
+                .into_iter()
+                .map(|(key, value)| (key, LoggedValue::Value(value)))
+                .collect(),
+        )
     }
 
     /// [`LoggedFields::written_now`] without its checks.
+    #[cfg(test)]
     pub(crate) fn write_values(map: Map<String, Value>) -> LoggedFields {
+        LoggedFields::write_values_from(owned_names(map))
+    }
+
+    fn write_values_from(fields: impl IntoIterator<Item = (FieldName, Value)>) -> LoggedFields {
         LoggedFields(
-            map.into_iter()
+            fields
+                .into_iter()
                 .map(|(key, value)| {
                     let value = if is_written(&key, &value) {
                         match JsonText::of(&value) {
@@ -185,7 +213,7 @@ impl LoggedFields {
 
     /// The fields in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &LoggedValue)> {
-        self.0.iter().map(|(key, value)| (key.as_str(), value))
+        self.0.iter().map(|(key, value)| (key.as_ref(), value))
     }
 
     /// The values not held as text (text never references a live attachment: see
@@ -205,7 +233,7 @@ impl LoggedFields {
     }
 
     /// Sets `key`, in place when it is already set.
-    pub fn insert(&mut self, key: impl Into<String>, value: LoggedValue) {
+    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: LoggedValue) {
         let key = key.into();
         match self.position(&key) {
             Some(at) => self.0[at].1 = value,
@@ -223,7 +251,7 @@ impl LoggedFields {
     pub fn into_map(self) -> Map<String, Value> {
         self.0
             .into_iter()
-            .map(|(key, value)| (key, value.into_value()))
+            .map(|(key, value)| (key.into_owned(), value.into_value()))
             .collect()
     }
 
