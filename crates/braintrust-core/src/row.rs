@@ -362,6 +362,13 @@ pub fn format_created(time: SystemTime) -> String {
     humantime::format_rfc3339_micros(time).to_string()
 }
 
+/// Appends [`format_created`]'s text as a JSON string (it needs no escaping).
+pub(crate) fn write_created(time: SystemTime, out: &mut Vec<u8>) {
+    use std::io::Write;
+    // Writing into memory cannot fail.
+    let _ = write!(out, "\"{}\"", humantime::format_rfc3339_micros(time));
+}
+
 /// Unix time in float seconds, as used by `metrics.start` and `metrics.end`.
 pub fn unix_seconds(time: SystemTime) -> f64 {
     time.duration_since(UNIX_EPOCH)

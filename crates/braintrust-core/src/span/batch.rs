@@ -6,6 +6,7 @@
 //! sets itself, a control field) turns the span's row into a plain [`Row`] first, so the result
 //! is always what building every row and merging them gives.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::time::SystemTime;
@@ -23,7 +24,9 @@ use crate::attachment::Attachment;
 use crate::event::SpanAttributes;
 use crate::merge::{merge_fields, merge_row_into};
 use crate::origin::{ContextObject, span_context};
-use crate::row::{KEY_FIELDS, KeyParts, Row, SpanIdentity, format_created, key_parts_of};
+use crate::row::{
+    KEY_FIELDS, KeyParts, Row, SpanIdentity, format_created, key_parts_of, write_created,
+};
 
 /// Builds a batch of pending rows into one row per key: what [`merge_row_batch`] gives for
 /// their rows, in the same order, but a span's later rows (logs, its end) fold straight into its
@@ -65,13 +68,27 @@ impl RowBatch {
     /// of.
     pub fn push(&mut self, row: PendingRow, attachments: &mut Vec<Attachment>) -> usize {
         self.added += 1;
-        let PendingRow { object, kind } = row;
+        let PendingRow { object, mut kind } = row;
         if let PendingKind::SpanUpdate { span, .. } | PendingKind::SpanEnd { span, .. } = &kind
             && let Some((start_object, i)) = self.spans.get(&span.serial())
             && same_object(start_object, &object)
             && !self.rows[*i].is_merge()
         {
             let i = *i;
+            // The usual end, with nothing logged along, goes straight into the typed first row.
+            if let PendingKind::SpanEnd {
+                end,
+                fields,
+                output,
+                deferred: None,
+                ..
+            } = &mut kind
+                && fields.is_empty()
+                && let Some(draft) = &mut self.rows[i].draft
+            {
+                draft.end(*end, output.take());
+                return i;
+            }
             let kind = match kind.into_span_body(attachments) {
                 Ok((_, body)) if !body.contains_key("id") => {
                     self.rows[i].merge_row(body);
@@ -192,8 +209,8 @@ impl BatchRow {
             deferred,
         } = start;
         // Room for `start`, `end` and a few logged metrics without growing.
-        let mut metrics = Map::with_capacity(8);
-        metrics.insert("start".to_owned(), seconds(start));
+        let mut metrics = LoggedFields::with_capacity(6);
+        metrics.insert("start", LoggedValue::Value(seconds(start)));
         let mut row = BatchRow {
             draft: Some(Box::new(SpanDraft {
                 object,
@@ -312,8 +329,9 @@ struct SpanDraft {
     exec_counter: u64,
     origin: SpanOrigin,
     start: SystemTime,
-    /// `metrics`: `start`, then what was logged.
-    metrics: Map<String, Value>,
+    /// `metrics`: `start`, then what was logged, merged as `merge_fields` merges maps (few
+    /// members, named by constants or by the logged maps' keys, so neither hashed nor copied).
+    metrics: LoggedFields,
     /// The other logged fields, none of which the first row sets itself.
     fields: LoggedFields,
     /// Whether a later row was merged in (which drops `_is_merge` from the row).
@@ -340,19 +358,31 @@ impl SpanDraft {
 
     fn merge_fields(&mut self, mut fields: LoggedFields) {
         if let Some(LoggedValue::Value(Value::Object(metrics))) = fields.remove("metrics") {
-            merge_fields(&mut self.metrics, metrics);
+            self.metrics.merge_map(metrics);
         }
         self.fields.merge(fields, false);
     }
 
     fn merge_row(&mut self, mut row: LoggedFields) {
         if let Some(LoggedValue::Value(Value::Object(metrics))) = row.remove("metrics") {
-            merge_fields(&mut self.metrics, metrics);
+            self.metrics.merge_map(metrics);
         }
         // The user's fields alone merge as they would within the whole row (a full row, so
         // `tags` unite): none of the keys merging looks at besides them (`_is_merge`,
         // `_merge_paths`, the preserved ids) can be in `row`.
         self.fields.merge(row, true);
+        self.merged = true;
+    }
+
+    /// Folds in an end that carries nothing but `output`: what merging its row
+    /// (`{"metrics": {"end": …}, "output": …}`) does.
+    fn end(&mut self, end: SystemTime, output: Option<Value>) {
+        // A number replaces whatever `end` held, as merging does.
+        self.metrics.insert("end", LoggedValue::Value(seconds(end)));
+        if let Some(output) = output {
+            self.fields
+                .merge_member(Cow::Borrowed("output"), LoggedValue::Value(output), true);
+        }
         self.merged = true;
     }
 
@@ -385,7 +415,7 @@ impl SpanDraft {
             "span_attributes".into(),
             Value::Object(self.span_attributes()),
         );
-        map.insert("metrics".into(), Value::Object(self.metrics));
+        map.insert("metrics".into(), Value::Object(self.metrics.into_map()));
         map.insert(
             "context".into(),
             Value::Object(span_context(
@@ -424,7 +454,7 @@ impl SpanDraft {
         if !self.merged {
             object.entry("_is_merge", &false);
         }
-        object.entry("created", &format_created(self.start));
+        write_created(self.start, object.name("created"));
         if let Some(ids) = self.ids() {
             for (key, value) in ids.fields() {
                 object.entry(key, value);
@@ -630,8 +660,9 @@ mod tests {
                 span,
                 end: at,
                 fields: logged(pick),
-                output: (pick % 2 == 0).then(|| json!("out")),
-                deferred: (pick % 3 == 0).then(|| {
+                // Picks 0 and 12 log nothing: an end with and without `output` alone.
+                output: ((pick % 2 == 0) != (pick == 12)).then(|| json!("out")),
+                deferred: (pick % 6 == 3).then(|| {
                     DeferredEvent::new(move |_| Event::new().metadata(json!({"late": pick})))
                 }),
             },

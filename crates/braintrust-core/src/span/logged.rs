@@ -143,6 +143,11 @@ impl LoggedFields {
         LoggedFields::default()
     }
 
+    /// No fields, with room for `fields` of them.
+    pub(crate) fn with_capacity(fields: usize) -> LoggedFields {
+        LoggedFields(Vec::with_capacity(fields))
+    }
+
     /// The fields, with the values of fields the user logs (not `metrics`, control fields or
     /// the fields that identify a row) written as JSON text now when they are strings, arrays or
     /// objects. Values stay values while any attachment is alive (a sink finds attachments in
@@ -263,30 +268,43 @@ impl LoggedFields {
             return;
         }
         for (key, value) in incoming.0 {
-            let Some(at) = self.position(&key) else {
-                self.0.push((key, value));
-                continue;
-            };
-            let existing = &mut self.0[at].1;
-            if tags_union && key == "tags" && existing.is_array() && value.is_array() {
-                let old = std::mem::replace(existing, LoggedValue::Value(Value::Null));
-                if let (Value::Array(mut old), Value::Array(new)) =
-                    (old.into_value(), value.into_value())
-                {
-                    union_tags(&mut old, new);
-                    *existing = LoggedValue::Value(Value::Array(old));
-                }
-            } else if existing.is_object() && value.is_object() {
-                let old = std::mem::replace(existing, LoggedValue::Value(Value::Null));
-                if let (Value::Object(mut old), Value::Object(new)) =
-                    (old.into_value(), value.into_value())
-                {
-                    merge_fields(&mut old, new);
-                    *existing = LoggedValue::Value(Value::Object(old));
-                }
-            } else {
-                *existing = value;
+            self.merge_member(key, value, tags_union);
+        }
+    }
+
+    /// Merges a map's members in as [`LoggedFields::merge`] does, without uniting `tags`.
+    pub(crate) fn merge_map(&mut self, incoming: Map<String, Value>) {
+        for (key, value) in incoming {
+            self.merge_member(Cow::Owned(key), LoggedValue::Value(value), false);
+        }
+    }
+
+    /// Merges one member in: objects merge deeply, `tags` unite when asked, anything else
+    /// replaces the value in its place.
+    pub(crate) fn merge_member(&mut self, key: FieldName, value: LoggedValue, tags_union: bool) {
+        let Some(at) = self.position(&key) else {
+            self.0.push((key, value));
+            return;
+        };
+        let existing = &mut self.0[at].1;
+        if tags_union && key == "tags" && existing.is_array() && value.is_array() {
+            let old = std::mem::replace(existing, LoggedValue::Value(Value::Null));
+            if let (Value::Array(mut old), Value::Array(new)) =
+                (old.into_value(), value.into_value())
+            {
+                union_tags(&mut old, new);
+                *existing = LoggedValue::Value(Value::Array(old));
             }
+        } else if existing.is_object() && value.is_object() {
+            let old = std::mem::replace(existing, LoggedValue::Value(Value::Null));
+            if let (Value::Object(mut old), Value::Object(new)) =
+                (old.into_value(), value.into_value())
+            {
+                merge_fields(&mut old, new);
+                *existing = LoggedValue::Value(Value::Object(old));
+            }
+        } else {
+            *existing = value;
         }
     }
 
