@@ -71,8 +71,8 @@ type RowsById = HashMap<String, CurrentRow, foldhash::fast::RandomState>;
 /// `PRAGMA data_version` tells at the start of each write.
 #[derive(Debug, Default)]
 pub(super) struct RowIndex {
-    oids: HashMap<ObjectIds, i64>,
-    rows: HashMap<i64, RowsById>,
+    oids: HashMap<ObjectIds, i64, foldhash::fast::RandomState>,
+    rows: HashMap<i64, RowsById, foldhash::fast::RandomState>,
     data_version: Option<i64>,
 }
 
