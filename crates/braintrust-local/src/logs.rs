@@ -3,6 +3,7 @@
 
 mod body;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use body::{BodyError, NumberObject, RowItem, RowsField, StringArray, conforms, rows_field, text};
@@ -79,19 +80,125 @@ const OBJECT_ID_FIELDS: [&str; 5] = [
     "log_id",
 ];
 
+/// A check of a field's JSON text.
+type FieldCheck = fn(&str) -> bool;
+
+/// The fields whose kind a row's check looks at, in the order their errors take precedence:
+/// name, check, what the field must be.
+const CHECKED_FIELDS: [(&str, FieldCheck, &str); 13] = [
+    ("_is_merge", is_bool, "a boolean"),
+    ("_object_delete", is_bool, "a boolean"),
+    ("span_id", is_string, "a string"),
+    ("root_span_id", is_string, "a string"),
+    ("created", is_string, "a string"),
+    (
+        "span_parents",
+        conforms::<Option<StringArray>>,
+        "null or an array of strings",
+    ),
+    ("tags", is_null_or_array, "null or an array"),
+    ("metadata", is_null_or_object, "null or an object"),
+    ("span_attributes", is_null_or_object, "null or an object"),
+    (
+        "scores",
+        conforms::<Option<NumberObject>>,
+        "an object of numbers or nulls",
+    ),
+    (
+        "metrics",
+        conforms::<Option<NumberObject>>,
+        "an object of numbers or nulls",
+    ),
+    (
+        "_merge_paths",
+        conforms::<Option<Vec<StringArray>>>,
+        "an array of paths (arrays of strings)",
+    ),
+    ("_array_delete", is_null_or_array, "an array"),
+];
+
+/// What a row's member is to its check: the id, an object id (index in [`OBJECT_ID_FIELDS`]),
+/// a checked field (index in [`CHECKED_FIELDS`]) or none of these.
+fn member_role(key: &str) -> Option<MemberRole> {
+    use MemberRole::{Checked, Id, ObjectId};
+    Some(match key {
+        "id" => Id,
+        "experiment_id" => ObjectId(0),
+        "dataset_id" => ObjectId(1),
+        "project_id" => ObjectId(2),
+        "prompt_session_id" => ObjectId(3),
+        "log_id" => ObjectId(4),
+        "_is_merge" => Checked(0),
+        "_object_delete" => Checked(1),
+        "span_id" => Checked(2),
+        "root_span_id" => Checked(3),
+        "created" => Checked(4),
+        "span_parents" => Checked(5),
+        "tags" => Checked(6),
+        "metadata" => Checked(7),
+        "span_attributes" => Checked(8),
+        "scores" => Checked(9),
+        "metrics" => Checked(10),
+        "_merge_paths" => Checked(11),
+        "_array_delete" => Checked(12),
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Copy)]
+enum MemberRole {
+    Id,
+    ObjectId(usize),
+    Checked(usize),
+}
+
+// Large fields: the kind of value shows in its first byte.
+fn is_bool(v: &str) -> bool {
+    v == "true" || v == "false"
+}
+
+fn is_string(v: &str) -> bool {
+    v.starts_with('"')
+}
+
+fn is_null_or_array(v: &str) -> bool {
+    v == "null" || v.starts_with('[')
+}
+
+fn is_null_or_object(v: &str) -> bool {
+    v == "null" || v.starts_with('{')
+}
+
 /// Checks a row's fields without building values from them (small fields are checked by
-/// parsing them into nothing, large ones by their first byte) and takes its id and object.
+/// parsing them into nothing, large ones by their first byte) and takes its id and object, in
+/// one pass over its members. Errors come in a fixed order whatever the members' order: the
+/// id, the object, then [`CHECKED_FIELDS`]'s.
 fn validate_row(i: usize, row: RowItem<'_>) -> Result<RowWrite<'_>, ApiError> {
     let bad = |msg: String| ApiError::bad_request(format!("rows[{i}]: {msg}"));
     let RowItem::Row(raw) = row else {
         return Err(bad("a row must be a JSON object".into()));
     };
-    let field = |key: &str| raw.get(key).map(|v| v.get());
-    let row_id = match field("id").map(text) {
+    let mut id = None;
+    let mut ids: [Option<Cow<'_, str>>; 5] = Default::default();
+    // The first of `CHECKED_FIELDS` that fails.
+    let mut failed: Option<usize> = None;
+    for (key, value) in &raw {
+        let value = value.get();
+        match member_role(key) {
+            Some(MemberRole::Id) => id = Some(text(value)),
+            Some(MemberRole::ObjectId(at)) => ids[at] = text(value),
+            Some(MemberRole::Checked(at))
+                if failed.is_none_or(|first| at < first) && !(CHECKED_FIELDS[at].1)(value) =>
+            {
+                failed = Some(at);
+            }
+            Some(MemberRole::Checked(_)) | None => {}
+        }
+    }
+    let row_id = match id {
         Some(Some(id)) if !id.is_empty() => id.into_owned(),
         _ => return Err(bad("`id` must be a non-empty string".into())),
     };
-    let ids = OBJECT_ID_FIELDS.map(|key| field(key).and_then(text));
     let object = ObjectIds::from_fields(|key| {
         let at = OBJECT_ID_FIELDS.iter().position(|k| *k == key)?;
         ids[at].as_deref()
@@ -99,45 +206,10 @@ fn validate_row(i: usize, row: RowItem<'_>) -> Result<RowWrite<'_>, ApiError> {
     .ok_or_else(|| {
         bad("missing object ids: expected `experiment_id`, `dataset_id`, `project_id` with `log_id: \"g\"`, or `prompt_session_id` with `log_id: \"x\"`".into())
     })?;
-    let check = |key: &str, ok: fn(&str) -> bool, expected: &str| match field(key) {
-        Some(v) if !ok(v) => Err(bad(format!("`{key}` must be {expected}"))),
-        _ => Ok(()),
-    };
-    // Large fields: the kind of value shows in its first byte.
-    fn starts(v: &str, firsts: &[u8]) -> bool {
-        v == "null" || v.as_bytes().first().is_some_and(|b| firsts.contains(b))
+    if let Some(at) = failed {
+        let (key, _, expected) = CHECKED_FIELDS[at];
+        return Err(bad(format!("`{key}` must be {expected}")));
     }
-    let is_bool = |v: &str| v == "true" || v == "false";
-    let is_string = |v: &str| v.starts_with('"');
-    check("_is_merge", is_bool, "a boolean")?;
-    check("_object_delete", is_bool, "a boolean")?;
-    check("span_id", is_string, "a string")?;
-    check("root_span_id", is_string, "a string")?;
-    check("created", is_string, "a string")?;
-    check(
-        "span_parents",
-        conforms::<Option<StringArray>>,
-        "null or an array of strings",
-    )?;
-    check("tags", |v| starts(v, b"["), "null or an array")?;
-    check("metadata", |v| starts(v, b"{"), "null or an object")?;
-    check("span_attributes", |v| starts(v, b"{"), "null or an object")?;
-    check(
-        "scores",
-        conforms::<Option<NumberObject>>,
-        "an object of numbers or nulls",
-    )?;
-    check(
-        "metrics",
-        conforms::<Option<NumberObject>>,
-        "an object of numbers or nulls",
-    )?;
-    check(
-        "_merge_paths",
-        conforms::<Option<Vec<StringArray>>>,
-        "an array of paths (arrays of strings)",
-    )?;
-    check("_array_delete", |v| starts(v, b"["), "an array")?;
     Ok(RowWrite {
         object,
         row_id,
@@ -188,4 +260,114 @@ pub(crate) async fn upload_object(
         ));
     }
     ok(json!({}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error for a body's first row, or the row's id and object.
+    fn check(row: &str) -> Result<(String, ObjectIds), String> {
+        let body = format!(r#"{{"rows":[{row}]}}"#);
+        let Ok(RowsField::Rows(mut rows)) = rows_field(body.as_bytes()) else {
+            panic!("not a rows body: {body}")
+        };
+        validate_row(0, rows.remove(0))
+            .map(|write| (write.row_id, write.object))
+            .map_err(|e| e.message)
+    }
+
+    #[test]
+    fn members_are_told_apart_as_the_tables_name_them() {
+        assert!(matches!(member_role("id"), Some(MemberRole::Id)));
+        for (at, key) in OBJECT_ID_FIELDS.iter().enumerate() {
+            assert!(
+                matches!(member_role(key), Some(MemberRole::ObjectId(i)) if i == at),
+                "{key}"
+            );
+        }
+        for (at, (key, _, _)) in CHECKED_FIELDS.iter().enumerate() {
+            assert!(
+                matches!(member_role(key), Some(MemberRole::Checked(i)) if i == at),
+                "{key}"
+            );
+        }
+        for key in ["input", "output", "ID", "metric", "", "span_parents "] {
+            assert!(member_role(key).is_none(), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn a_row_with_several_faults_gets_the_same_error_whatever_its_member_order() {
+        let faults = [
+            r#""id":"""#,
+            r#""log_id":"nope""#,
+            r#""_is_merge":1"#,
+            r#""_object_delete":"yes""#,
+            r#""span_id":7"#,
+            r#""root_span_id":null"#,
+            r#""created":1"#,
+            r#""span_parents":["a",1]"#,
+            r#""tags":"t""#,
+            r#""metadata":[1]"#,
+            r#""span_attributes":"s""#,
+            r#""scores":{"s":"high"}"#,
+            r#""metrics":{"m":1e400}"#,
+            r#""_merge_paths":[["a"],1]"#,
+            r#""_array_delete":{}"#,
+        ];
+        let expected = |fault: &str| {
+            let key = fault.split('"').nth(1).unwrap_or_default();
+            match key {
+                "id" => "`id` must be a non-empty string".to_owned(),
+                "log_id" => "missing object ids".to_owned(),
+                key => format!("`{key}` must be"),
+            }
+        };
+        // A good id and object, put first or in the middle (a repeated key's last value
+        // counts); a `log_id` fault leaves a project without its logs, so no object.
+        let base = |faults: &[&str]| {
+            if faults.iter().any(|f| f.contains("log_id")) {
+                r#""id":"r","project_id":"p""#
+            } else {
+                r#""id":"r","experiment_id":"e""#
+            }
+        };
+        for (a, first) in faults.iter().enumerate() {
+            assert!(
+                check(&format!("{{{},{first}}}", base(&[first])))
+                    .unwrap_err()
+                    .contains(&expected(first)),
+                "{first}"
+            );
+            for second in &faults[a + 1..] {
+                let base = base(&[first, second]);
+                let one = check(&format!("{{{base},{first},{second}}}")).unwrap_err();
+                let other = check(&format!("{{{second},{base},{first}}}")).unwrap_err();
+                assert_eq!(one, other, "{first} with {second}");
+                assert!(
+                    one.contains(&expected(first)),
+                    "{one} for {first} with {second}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn good_rows_give_their_id_and_object() {
+        let (id, object) = check(
+            r#"{"span_parents":null,"tags":["a"],"id":"r\"1","project_id":"p","log_id":"g","metrics":{"start":1.5,"n":null},"scores":null,"_is_merge":false,"_merge_paths":[["metadata","a"]],"_array_delete":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (id.as_str(), object),
+            ("r\"1", ObjectIds::project_logs("p"))
+        );
+        let (_, object) = check(r#"{"id":"r","dataset_id":"d","experiment_id":"e"}"#).unwrap();
+        assert_eq!(
+            object,
+            ObjectIds::experiment("e"),
+            "experiment ids come first"
+        );
+    }
 }
