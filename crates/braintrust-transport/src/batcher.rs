@@ -214,6 +214,66 @@ struct Queued {
     attachments: Vec<Attachment>,
 }
 
+/// Rows moved aside from the queue, folded into a batch as they come (while they are still in
+/// the cache) rather than copied into a list first.
+#[derive(Default)]
+struct Gathered {
+    batch: RowBatch,
+    /// The attachments the batch's rows reference, by row.
+    attachments: HashMap<usize, Vec<Attachment>>,
+    /// Rows whose object was not registered yet when they came (it is, before sending), and
+    /// every row after the first of them, so rows keep their order.
+    waiting: Vec<Queued>,
+}
+
+impl Gathered {
+    /// Room for about `rows` rows.
+    fn with_capacity(rows: usize) -> Gathered {
+        Gathered {
+            batch: RowBatch::with_capacity(rows),
+            ..Gathered::default()
+        }
+    }
+
+    /// How many queued rows were moved aside.
+    fn len(&self) -> usize {
+        self.batch.added() + self.waiting.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Folds a row in, running its deferred event (unless it waits for its object).
+    fn add(&mut self, queued: Queued) {
+        let unregistered = |q: &Queued| q.row.object.as_ref().is_some_and(|o| o.ids().is_none());
+        if !self.waiting.is_empty() || unregistered(&queued) {
+            self.waiting.push(queued);
+            return;
+        }
+        self.fold(queued.row, queued.attachments);
+    }
+
+    /// Pushes a row into the batch; the attachments its deferred event makes join `referenced`,
+    /// which the row's batch row keeps.
+    fn fold(&mut self, row: PendingRow, mut referenced: Vec<Attachment>) {
+        let i = self.batch.push(row, &mut referenced);
+        if !referenced.is_empty() {
+            self.attachments.entry(i).or_default().extend(referenced);
+        }
+    }
+
+    /// Lets go of every row's attachments, for `reason`.
+    fn abandon_attachments(&self, uploader: &Uploader, reason: &str) {
+        for referenced in self.attachments.values() {
+            uploader.abandon(referenced, reason);
+        }
+        for queued in &self.waiting {
+            uploader.abandon(&queued.attachments, reason);
+        }
+    }
+}
+
 /// The live attachments a pending row references (none, cheaply, when no attachment is alive).
 fn referenced_attachments(row: &PendingRow) -> Vec<Attachment> {
     match &row.kind {
@@ -637,7 +697,7 @@ impl Worker {
         control: &Receiver<Control>,
     ) {
         self.uploader.spawn_on(runtime);
-        let mut pending: Vec<Queued> = Vec::new();
+        let mut gathered = Gathered::default();
         let mut dropped_seen = 0;
         let sync = self.options.config.sync_flush;
         let eager_at = self.options.config.batch_size.max(1) * CHUNK_BATCHES;
@@ -648,28 +708,28 @@ impl Worker {
             // producers may signal again from here on.
             self.wake_sent.store(false, Ordering::Release);
             while let Ok(row) = rows.try_recv() {
-                if pending.capacity() == 0 {
-                    // Room for what is queued now, so that moving rows aside does not grow
-                    // `pending` (copying its rows) again and again.
-                    pending.reserve(rows.len().min(eager_at) + 1);
+                if gathered.is_empty() {
+                    // Room for what is queued now, so that the batch does not grow again and
+                    // again.
+                    gathered = Gathered::with_capacity(rows.len().min(eager_at) + 1);
                 }
-                pending.push(row);
+                gathered.add(row);
                 // In sync-flush mode rows wait for a flush, unless they would pile up past the
                 // queue's size.
-                if (!sync && pending.len() >= eager_at) || pending.len() >= capacity {
-                    self.send(runtime, std::mem::take(&mut pending));
+                if (!sync && gathered.len() >= eager_at) || gathered.len() >= capacity {
+                    self.send(runtime, std::mem::take(&mut gathered));
                 }
             }
             match message {
                 Ok(Control::Wake) => {}
                 Ok(Control::Flush(ack)) => {
-                    self.send(runtime, std::mem::take(&mut pending));
+                    self.send(runtime, std::mem::take(&mut gathered));
                     self.wait_idle(runtime);
                     let uploads = self.wait_uploads(runtime);
                     ack.send(self.report(&mut dropped_seen, uploads));
                 }
                 Ok(Control::Shutdown(ack)) => {
-                    self.send(runtime, std::mem::take(&mut pending));
+                    self.send(runtime, std::mem::take(&mut gathered));
                     self.wait_idle(runtime);
                     let uploads = self.wait_uploads(runtime);
                     ack.send(self.report(&mut dropped_seen, uploads));
@@ -686,12 +746,12 @@ impl Worker {
                     reply.send(result);
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    if !sync && !pending.is_empty() {
-                        self.send(runtime, std::mem::take(&mut pending));
+                    if !sync && !gathered.is_empty() {
+                        self.send(runtime, std::mem::take(&mut gathered));
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.send(runtime, std::mem::take(&mut pending));
+                    self.send(runtime, std::mem::take(&mut gathered));
                     self.wait_idle(runtime);
                     let _ = self.wait_uploads(runtime);
                     return;
@@ -750,11 +810,11 @@ impl Worker {
     /// Turns pending rows into requests: resolves objects, merges, masks and packs on this
     /// thread, then hands the requests to a sender task that starts them once the previous
     /// chunk's requests are done. Waits only while [`MAX_CHUNKS_QUEUED`] chunks are queued.
-    fn send(&mut self, runtime: &tokio::runtime::Runtime, pending: Vec<Queued>) {
-        if pending.is_empty() {
+    fn send(&mut self, runtime: &tokio::runtime::Runtime, gathered: Gathered) {
+        if gathered.is_empty() {
             return;
         }
-        let Some(prepared) = runtime.block_on(self.prepare(pending)) else {
+        let Some(prepared) = runtime.block_on(self.prepare(gathered)) else {
             return;
         };
         let Prepared {
@@ -812,15 +872,14 @@ impl Worker {
         }));
     }
 
-    /// Resolves the API URL and objects, builds, merges and masks the rows.
-    async fn prepare(&mut self, pending: Vec<Queued>) -> Option<Prepared> {
+    /// Resolves the API URL and the objects of rows that wait for theirs, folds those rows in
+    /// and masks the rows.
+    async fn prepare(&mut self, mut gathered: Gathered) -> Option<Prepared> {
         let api_url = match self.api_url_with_retries().await {
             Ok(url) => url,
             Err(e) => {
-                for queued in &pending {
-                    self.uploader.abandon(&queued.attachments, &e);
-                }
-                self.delivery.fail(pending.len() as u64, e);
+                gathered.abandon_attachments(&self.uploader, &e);
+                self.delivery.fail(gathered.len() as u64, e);
                 return None;
             }
         };
@@ -828,14 +887,7 @@ impl Worker {
         let mut unresolved = 0u64;
         let mut resolve_error = String::new();
         let mut failed_objects: Vec<ObjectRef> = Vec::new();
-        // Rows merge by key as they are built; a span's logs and end fold into its first row.
-        let mut batch = RowBatch::with_capacity(pending.len());
-        let mut attachments: HashMap<usize, Vec<Attachment>> = HashMap::new();
-        for Queued {
-            row,
-            attachments: mut referenced,
-        } in pending
-        {
+        for Queued { row, attachments } in std::mem::take(&mut gathered.waiting) {
             if let Some(object) = row.object.as_ref().filter(|o| o.ids().is_none()) {
                 let ok = !failed_objects.iter().any(|f| f.same_object(object)) && {
                     match self.resolve_with_retries(object).await {
@@ -850,16 +902,17 @@ impl Worker {
                 if !ok {
                     unresolved += 1;
                     self.uploader
-                        .abandon(&referenced, "its row's object could not be registered");
+                        .abandon(&attachments, "its row's object could not be registered");
                     continue;
                 }
             }
-            // Deferred fields are computed here; the attachments they make join the row's.
-            let i = batch.push(row, &mut referenced);
-            if !referenced.is_empty() {
-                attachments.entry(i).or_default().extend(referenced);
-            }
+            gathered.fold(row, attachments);
         }
+        let Gathered {
+            batch,
+            mut attachments,
+            ..
+        } = gathered;
         self.delivery.fail(unresolved, resolve_error);
         if batch.added() == 0 {
             return None;

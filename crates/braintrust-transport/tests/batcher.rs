@@ -371,3 +371,39 @@ fn the_batcher_is_backlogged_while_more_than_half_its_queue_waits() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn rows_waiting_for_their_project_keep_their_order_after_it_is_registered() {
+    use braintrust_core::span::{ObjectRef, PendingKind, PendingRow};
+    let server = LocalServer::builder().start().unwrap();
+    let mut o = options(&server);
+    // Rows are moved aside only when something wakes the worker, and sent at the flush.
+    o.flush_interval = Duration::from_secs(600);
+    let batcher = Batcher::start(o).unwrap();
+    let project = ObjectRef::project_named("waiting-order");
+    let update = |output: i64| {
+        PendingRow {
+        object: Some(project.clone()),
+        kind: PendingKind::Fields(
+            json!({"id": "r", "_is_merge": true, "output": output, "metadata": {output.to_string(): true}})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        ),
+    }
+    };
+    assert!(batcher.submit(update(1)));
+    // Resolving wakes the worker, which moves the first row aside (its project was not
+    // registered yet) and then registers the project.
+    batcher.resolve(Some(project.clone())).unwrap();
+    let ids = project.ids().cloned().expect("registered");
+    // The project is known now, but this row still comes after the first.
+    assert!(batcher.submit(update(2)));
+    batcher.flush().unwrap();
+    let rows = server.rows(&ids).unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["output"], 2, "the later row wins: {:?}", rows[0]);
+    assert_eq!(rows[0]["metadata"], json!({"1": true, "2": true}));
+    let stats = batcher.stats();
+    assert_eq!((stats.enqueued, stats.merged, stats.sent), (2, 1, 1));
+}
