@@ -1011,6 +1011,95 @@ mod tests {
             .rows
     }
 
+    /// New rows are inserted several to a statement; rows that read or change earlier ones in
+    /// the same write (a merge, a delete, an array delete) see them, and versions keep their
+    /// write order, in the file and after reopening it.
+    #[test]
+    fn many_new_rows_in_one_write_mix_with_merges_and_deletes() {
+        let path = temp_db("many");
+        let obj = ObjectIds::project_logs("p");
+        let other = ObjectIds::experiment("e");
+        let mut writes = Vec::new();
+        for i in 0..75 {
+            let object = if i % 10 == 9 { &other } else { &obj };
+            writes.push(write(object, json!({"id": format!("r{i}"), "input": i})));
+            if i == 40 {
+                // Merges into a row of this write not inserted yet, then deletes another.
+                writes.push(write(
+                    &obj,
+                    json!({"id": "r35", "_is_merge": true, "output": "o"}),
+                ));
+                writes.push(write(&obj, json!({"id": "r36", "_object_delete": true})));
+            }
+            if i == 70 {
+                writes.push(write(
+                    &obj,
+                    json!({"id": "new-with-array-delete", "tags": ["t"], "_array_delete": []}),
+                ));
+            }
+        }
+        let count = writes.len() as i64;
+        {
+            let mut store = Store::open(&path).unwrap();
+            store.apply_rows(writes).unwrap();
+            // A second write continues the numbering and merges into the first's rows.
+            store
+                .apply_rows(vec![
+                    write(&obj, json!({"id": "r70", "_is_merge": true, "output": 70})),
+                    write(&obj, json!({"id": "late", "input": "l"})),
+                ])
+                .unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        let hids: Vec<i64> = conn
+            .prepare("SELECT hid FROM row_history ORDER BY hid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(hids, (1..=count + 2).collect::<Vec<_>>());
+        drop(conn);
+        for reopened in [false, true] {
+            let store = Store::open(&path).unwrap();
+            let rows = all(&store, &obj);
+            let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+            let mut expected: Vec<String> = (0..75)
+                .filter(|i| i % 10 != 9 && *i != 36)
+                .map(|i| format!("r{i}"))
+                .collect();
+            expected.insert(
+                expected.iter().position(|id| id == "r71").unwrap(),
+                "new-with-array-delete".into(),
+            );
+            expected.push("late".into());
+            assert_eq!(ids, expected, "reopened: {reopened}");
+            let by_id = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap();
+            assert_eq!(
+                (&by_id("r35")["input"], &by_id("r35")["output"]),
+                (&json!(35), &json!("o"))
+            );
+            assert_eq!(by_id("r70")["output"], 70);
+            assert_eq!(by_id("new-with-array-delete")["tags"], json!(["t"]));
+            assert_eq!(all(&store, &other).len(), 7);
+            assert_eq!(store.row_count(&obj).unwrap(), expected.len() as u64);
+        }
+        let mut store = Store::open(&path).unwrap();
+        store
+            .apply_rows(vec![write(
+                &obj,
+                json!({"id": "r0", "_is_merge": true, "output": 0}),
+            )])
+            .unwrap();
+        assert_eq!(
+            all(&store, &obj)[0]["output"],
+            0,
+            "the reloaded index finds old rows"
+        );
+        drop(store);
+        remove_db(&path);
+    }
+
     #[test]
     fn merge_semantics_and_xact_ids() {
         let mut store = Store::in_memory().unwrap();

@@ -6,12 +6,13 @@
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 use std::time::SystemTime;
 
 use braintrust_core::object::{ObjectIds, ObjectType};
 use braintrust_core::row::format_created;
 use indexmap::IndexMap;
-use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -258,6 +259,111 @@ fn parse_fields(fields: RawFields<'_>) -> Result<Map<String, Value>, StoreError>
         .collect()
 }
 
+/// New rows' versions inserted this many to a statement.
+const ROWS_PER_INSERT: usize = 32;
+
+/// A row with no current version, written in this transaction.
+struct NewRow {
+    hid: i64,
+    oid: i64,
+    row_id: String,
+    at: i64,
+    len: i64,
+}
+
+/// New rows waiting to be inserted into `row_history` and `rows`, [`ROWS_PER_INSERT`] to a
+/// statement: one statement per row cost more than the b-tree work of inserting it.
+#[derive(Default)]
+struct NewRows(Vec<NewRow>);
+
+impl NewRows {
+    /// Adds a row, inserting a full statement's worth.
+    fn push(&mut self, tx: &Transaction<'_>, row: NewRow, xact: u64) -> Result<(), StoreError> {
+        self.0.push(row);
+        if self.0.len() == ROWS_PER_INSERT {
+            self.insert_all(tx, xact)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts every waiting row (a full statement's worth at once, the rest one by one).
+    fn insert_all(&mut self, tx: &Transaction<'_>, xact: u64) -> Result<(), StoreError> {
+        let xact = xact as i64;
+        if self.0.len() == ROWS_PER_INSERT {
+            static HISTORY: LazyLock<String> = LazyLock::new(|| {
+                values_insert(
+                    "row_history (hid, oid, row_id, xact_id, deleted, data_at, data_len)",
+                    "(?, ?, ?, ?, 0, ?, ?)",
+                )
+            });
+            static CURRENT: LazyLock<String> = LazyLock::new(|| {
+                values_insert("rows (oid, seq, row_id, xact_id, hid)", "(?, ?, ?, ?, ?)")
+            });
+            let mut history = tx.prepare_cached(&HISTORY)?;
+            let mut current = tx.prepare_cached(&CURRENT)?;
+            let (mut h, mut c) = (0, 0);
+            for row in &self.0 {
+                for value in [
+                    &row.hid as &dyn ToSql,
+                    &row.oid,
+                    &row.row_id,
+                    &xact,
+                    &row.at,
+                    &row.len,
+                ] {
+                    h += 1;
+                    history.raw_bind_parameter(h, value)?;
+                }
+                for value in [
+                    &row.oid as &dyn ToSql,
+                    &row.hid,
+                    &row.row_id,
+                    &xact,
+                    &row.hid,
+                ] {
+                    c += 1;
+                    current.raw_bind_parameter(c, value)?;
+                }
+            }
+            history.raw_execute()?;
+            current.raw_execute()?;
+        } else {
+            let mut history = tx.prepare_cached(
+                "INSERT INTO row_history (hid, oid, row_id, xact_id, deleted, data_at, data_len)
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)",
+            )?;
+            for row in &self.0 {
+                history.execute(params![row.hid, row.oid, row.row_id, xact, row.at, row.len])?;
+                insert_current(tx, row.oid, row.hid, &row.row_id, xact)?;
+            }
+        }
+        self.0.clear();
+        Ok(())
+    }
+}
+
+/// Inserts the current row of a row written first in this transaction (its `seq` is its first
+/// version's `hid`).
+fn insert_current(
+    tx: &Transaction<'_>,
+    oid: i64,
+    hid: i64,
+    row_id: &str,
+    xact: i64,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO rows (oid, seq, row_id, xact_id, hid) VALUES (?1, ?2, ?3, ?4, ?2)",
+    )?
+    .execute(params![oid, hid, row_id, xact])?;
+    Ok(())
+}
+
+/// `INSERT INTO {table} VALUES {row}, {row}, …` for [`ROWS_PER_INSERT`] rows.
+fn values_insert(table: &str, row: &str) -> String {
+    let rows = vec![row; ROWS_PER_INSERT].join(", ");
+    format!("INSERT INTO {table} VALUES {rows}")
+}
+
 impl Store {
     /// Applies a batch of row writes in one transaction with one new transaction id, with the
     /// server-side merge semantics. Returns the transaction id.
@@ -288,15 +394,18 @@ impl Store {
         let added = AddedMembers::new(&now, xact)?;
         let size = writes.iter().map(|w| text_size(&w.fields)).sum();
         let mut pending = texts.begin(size)?;
+        // Versions are numbered here, in write order, as SQLite would number them (one past the
+        // largest): new rows' versions are then inserted several to a statement.
+        let mut next_hid: i64 = tx
+            .prepare_cached("SELECT coalesce(max(hid), 0) + 1 FROM row_history")?
+            .query_row([], |r| r.get(0))?;
+        let mut new_rows = NewRows::default();
         {
             let mut version_text = tx
                 .prepare_cached("SELECT data, data_at, data_len FROM row_history WHERE hid = ?1")?;
             let mut history = tx.prepare_cached(
-                "INSERT INTO row_history (oid, row_id, xact_id, deleted, data_at, data_len)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut insert_current = tx.prepare_cached(
-                "INSERT INTO rows (oid, seq, row_id, xact_id, hid) VALUES (?1, ?2, ?3, ?4, ?2)",
+                "INSERT INTO row_history (hid, oid, row_id, xact_id, deleted, data_at, data_len)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             let mut update_current = tx.prepare_cached(
                 "UPDATE rows SET xact_id = ?3, hid = ?4 WHERE oid = ?1 AND seq = ?2",
@@ -312,12 +421,34 @@ impl Store {
                 let oid = index.oid(&tx, &object)?;
                 let rows = index.rows_of(&tx, oid)?;
                 let current = rows.get(&row_id).copied();
-                if is_true(fields.get("_object_delete")) {
+                let hid = next_hid;
+                next_hid += 1;
+                let deletes = is_true(fields.get("_object_delete"));
+                if current.is_none() && !deletes && !fields.contains_key("_array_delete") {
+                    let (at, len) = pending.push_with(|out| write_new_row(out, &fields, &added))?;
+                    rows.insert(row_id.clone(), CurrentRow { seq: hid, hid });
+                    new_rows.push(
+                        &tx,
+                        NewRow {
+                            hid,
+                            oid,
+                            row_id,
+                            at,
+                            len,
+                        },
+                        xact,
+                    )?;
+                    continue;
+                }
+                // What follows reads and changes rows written before: those come first.
+                new_rows.insert_all(&tx, xact)?;
+                if deletes {
                     if let Some(current) = current {
                         delete_current.execute(params![oid, current.seq])?;
                         rows.remove(&row_id);
                     }
                     history.execute(params![
+                        hid,
                         oid,
                         row_id,
                         xact as i64,
@@ -327,38 +458,29 @@ impl Store {
                     ])?;
                     continue;
                 }
-                let (at, len) = match current {
-                    None if !fields.contains_key("_array_delete") => {
-                        pending.push_with(|out| write_new_row(out, &fields, &added))?
+                let existing = match current {
+                    Some(c) => {
+                        let stored = version_text.query_row([c.hid], |r| stored_text(r, 0))?;
+                        text_of(texts, Some(&pending), stored)?.and_then(|t| readable(&t, &row_id))
                     }
-                    current => {
-                        let existing = match current {
-                            Some(c) => {
-                                let stored =
-                                    version_text.query_row([c.hid], |r| stored_text(r, 0))?;
-                                text_of(texts, Some(&pending), stored)?
-                                    .and_then(|t| readable(&t, &row_id))
-                            }
-                            None => None,
-                        };
-                        let mut merged = merge_stored(existing, parse_fields(fields)?, &now);
-                        merged.insert("_xact_id".into(), Value::String(xact.to_string()));
-                        pending.push(&Value::Object(merged).to_string())
-                    }
+                    None => None,
                 };
-                history.execute(params![oid, row_id, xact as i64, 0, at, len])?;
-                let hid = tx.last_insert_rowid();
+                let mut merged = merge_stored(existing, parse_fields(fields)?, &now);
+                merged.insert("_xact_id".into(), Value::String(xact.to_string()));
+                let (at, len) = pending.push(&Value::Object(merged).to_string());
+                history.execute(params![hid, oid, row_id, xact as i64, 0, at, len])?;
                 match current {
                     Some(current) => {
                         update_current.execute(params![oid, current.seq, xact as i64, hid])?;
                         rows.insert(row_id, CurrentRow { hid, ..current });
                     }
                     None => {
-                        insert_current.execute(params![oid, hid, row_id, xact as i64])?;
+                        insert_current(&tx, oid, hid, &row_id, xact as i64)?;
                         rows.insert(row_id, CurrentRow { seq: hid, hid });
                     }
                 }
             }
+            new_rows.insert_all(&tx, xact)?;
         }
         // The texts are in the file before the rows that point at them are committed.
         texts.write(pending)?;
