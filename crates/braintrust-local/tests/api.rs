@@ -281,6 +281,29 @@ fn logs3_merges_server_side_and_assigns_increasing_xact_ids() {
 }
 
 #[test]
+fn member_names_are_stored_as_they_came_escaped_or_not() {
+    let (server, http) = server();
+    // Names with escapes, one with a needless `\u` escape (the same name as a later plain
+    // one, whose value wins), and non-ASCII names.
+    let body = r#"{"rows": [{"id": "k", "experiment_id": "e",
+        "say \"hi\"": 1, "back\\slash": 2, "tab\there": 3, "nul\u0000": 4,
+        "pl\u0061in": 5, "été 日本": 6, "plain": 7}]}"#;
+    ok(http.post_raw("/logs3", body.as_bytes()));
+    let rows = server.rows(&ObjectIds::experiment("e")).unwrap();
+    let row = rows[0].as_object().unwrap();
+    for (name, value) in [
+        ("say \"hi\"", 1),
+        ("back\\slash", 2),
+        ("tab\there", 3),
+        ("nul\u{0}", 4),
+        ("plain", 7),
+        ("été 日本", 6),
+    ] {
+        assert_eq!(row.get(name), Some(&json!(value)), "{name:?} in {row:?}");
+    }
+}
+
+#[test]
 fn a_row_holding_a_number_out_of_range_does_not_break_reading_its_object() {
     let (server, http) = server();
     // `1e400` is valid JSON but no f64: the row is stored as it came and cannot be read back.

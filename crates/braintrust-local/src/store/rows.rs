@@ -176,12 +176,17 @@ fn write_new_row(
     let mut has_created = false;
     for (key, value) in fields.iter().filter(|(k, _)| !is_control_field(k)) {
         has_created |= key == "created";
-        push_member(out, &mut first, key, value.get())?;
+        match key {
+            // Borrowed from a request body, where it had no escapes (the parser copies those
+            // that do): it is JSON string text as it is.
+            Cow::Borrowed(key) => push_plain_member(out, &mut first, key, value.get()),
+            Cow::Owned(key) => push_member(out, &mut first, key, value.get())?,
+        }
     }
     if !has_created {
-        push_member(out, &mut first, "created", &added.created)?;
+        push_plain_member(out, &mut first, "created", &added.created);
     }
-    push_member(out, &mut first, "_xact_id", &added.xact_id)?;
+    push_plain_member(out, &mut first, "_xact_id", &added.xact_id);
     out.push(b'}');
     Ok(())
 }
@@ -194,20 +199,29 @@ fn push_member(
     key: &str,
     value: &str,
 ) -> Result<(), StoreError> {
+    // What JSON requires escaping in a string: quotes, backslashes and U+0000–U+001F.
+    if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        if !std::mem::take(first) {
+            out.push(b',');
+        }
+        out.extend_from_slice(serde_json::to_string(key)?.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(value.as_bytes());
+    } else {
+        push_plain_member(out, first, key, value);
+    }
+    Ok(())
+}
+
+/// [`push_member`] for a key that needs no escaping.
+fn push_plain_member(out: &mut Vec<u8>, first: &mut bool, key: &str, value: &str) {
     if !std::mem::take(first) {
         out.push(b',');
     }
-    // What JSON requires escaping in a string: quotes, backslashes and U+0000–U+001F.
-    if key.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        out.extend_from_slice(serde_json::to_string(key)?.as_bytes());
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(key.as_bytes());
-        out.push(b'"');
-    }
-    out.push(b':');
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
     out.extend_from_slice(value.as_bytes());
-    Ok(())
 }
 
 /// A version's text as `row_history` holds it: `data` (written before schema 4), `data_at` and
