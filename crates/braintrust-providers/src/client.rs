@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use braintrust_transport::api::{ApiError, BackgroundHttp};
-use braintrust_transport::http::{BodyStream, HttpClient, HttpRequest, Method};
+use braintrust_transport::http::{BodyStream, HttpClient, HttpRequest, Method, RequestBody};
 use braintrust_transport::sse::SseParser;
 use serde_json::Value;
 
@@ -213,7 +213,7 @@ pub(crate) fn start_call(
     http: &HttpRequest,
     fields: impl FnOnce(&Value) -> LlmSpanFields + Send + 'static,
 ) -> LlmCallSpan {
-    let seen: Arc<[u8]> = if request.get("span_info").is_some() {
+    let seen: RequestBody = if request.get("span_info").is_some() {
         serde_json::to_vec(request).unwrap_or_default().into()
     } else {
         http.body.clone()

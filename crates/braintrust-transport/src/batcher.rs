@@ -32,7 +32,7 @@ use serde_json::{Map, Value, json};
 pub use braintrust_core::span::FlushError;
 
 use crate::config::Config;
-use crate::http::{HttpClient, HttpError, HttpOptions, HyperClient, Method};
+use crate::http::{HttpClient, HttpError, HttpOptions, HyperClient, Method, RequestBody};
 use crate::login::OrgState;
 use crate::remote::{
     PayloadLimit, Remote, RemoteError, is_retryable, json_ok, signed_put, truncate,
@@ -1077,7 +1077,7 @@ impl Delivery {
         );
     }
 
-    async fn post_logs3(&self, api_url: &str, body: Arc<[u8]>) -> Result<(), AttemptError> {
+    async fn post_logs3(&self, api_url: &str, body: RequestBody) -> Result<(), AttemptError> {
         let request = self
             .request(Method::Post, format!("{api_url}/logs3"))
             .header("Content-Type", "application/json")
@@ -1105,7 +1105,7 @@ impl Delivery {
     async fn post_overflow(
         &self,
         api_url: &str,
-        body: &Arc<[u8]>,
+        body: &RequestBody,
         meta: &[Value],
     ) -> Result<(), AttemptError> {
         let request_body = json!({
@@ -1255,7 +1255,7 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
 /// One `/logs3` request body, how many rows it carries and where they are in the row list.
 #[derive(Debug)]
 struct Batch {
-    body: Arc<[u8]>,
+    body: RequestBody,
     rows: u64,
     range: Range<usize>,
 }
@@ -1285,23 +1285,32 @@ impl WriteRow for BatchRow {
 fn pack<R: WriteRow>(rows: &[R], batch_size: usize, max_bytes: usize) -> Vec<Batch> {
     const OPEN: &[u8] = br#"{"rows":["#;
     let mut batches = Vec::new();
-    // Each body is written here, then copied out at its exact size: the buffer grows for the
-    // first body only, and the copy is the one sharing the body for retries needs anyway.
+    // Each body is written into a buffer of its own, which the request then shares as it is.
+    // A body starts with room for about the last one's size, so it seldom grows (and copies).
     let mut body = Vec::new();
+    let mut room = 0;
     let mut first = 0;
-    let finish = |body: &mut Vec<u8>, range: Range<usize>, batches: &mut Vec<Batch>| {
-        body.extend_from_slice(br#"],"api_version":2}"#);
-        batches.push(Batch {
-            body: Arc::from(body.as_slice()),
-            rows: range.len() as u64,
-            range,
-        });
-        body.clear();
-    };
+    let finish =
+        |body: &mut Vec<u8>, room: &mut usize, range: Range<usize>, batches: &mut Vec<Batch>| {
+            body.extend_from_slice(br#"],"api_version":2}"#);
+            *room = body.len() + body.len() / 8;
+            if body.capacity() - body.len() > body.len() / 4 {
+                // Grown past what it holds (the first body of a chunk): give the rest back.
+                body.shrink_to_fit();
+            }
+            batches.push(Batch {
+                body: RequestBody::from(std::mem::take(body)),
+                rows: range.len() as u64,
+                range,
+            });
+        };
     for (i, row) in rows.iter().enumerate() {
         if i > first && i - first >= batch_size.max(1) {
-            finish(&mut body, first..i, &mut batches);
+            finish(&mut body, &mut room, first..i, &mut batches);
             first = i;
+        }
+        if body.is_empty() {
+            body.reserve(room);
         }
         let before = body.len();
         body.extend_from_slice(if i == first { OPEN } else { b"," });
@@ -1312,14 +1321,15 @@ fn pack<R: WriteRow>(rows: &[R], batch_size: usize, max_bytes: usize) -> Vec<Bat
         if i > first && before + needed + ENVELOPE_OVERHEAD > max_bytes {
             let row_json = body.split_off(row_start);
             body.truncate(before);
-            finish(&mut body, first..i, &mut batches);
+            finish(&mut body, &mut room, first..i, &mut batches);
             first = i;
+            body.reserve(room.max(OPEN.len() + row_json.len() + ENVELOPE_OVERHEAD));
             body.extend_from_slice(OPEN);
             body.extend_from_slice(&row_json);
         }
     }
     if first < rows.len() {
-        finish(&mut body, first..rows.len(), &mut batches);
+        finish(&mut body, &mut room, first..rows.len(), &mut batches);
     }
     batches
 }

@@ -44,6 +44,77 @@ impl Method {
     }
 }
 
+/// A request body: bytes shared, not copied, between a request's attempts (and taken over
+/// without a copy from a `Vec<u8>` or `String`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RequestBody(Bytes);
+
+impl RequestBody {
+    /// An empty body.
+    pub fn new() -> RequestBody {
+        RequestBody::default()
+    }
+
+    /// The bytes, copied.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.0.to_vec()
+    }
+
+    fn into_bytes(self) -> Bytes {
+        self.0
+    }
+}
+
+impl std::ops::Deref for RequestBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl AsRef<[u8]> for RequestBody {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RequestBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RequestBody({} bytes)", self.0.len())
+    }
+}
+
+impl From<Vec<u8>> for RequestBody {
+    fn from(bytes: Vec<u8>) -> RequestBody {
+        RequestBody(Bytes::from(bytes))
+    }
+}
+
+impl From<String> for RequestBody {
+    fn from(text: String) -> RequestBody {
+        RequestBody(Bytes::from(text))
+    }
+}
+
+impl From<&'static [u8]> for RequestBody {
+    fn from(bytes: &'static [u8]) -> RequestBody {
+        RequestBody(Bytes::from_static(bytes))
+    }
+}
+
+impl From<&'static str> for RequestBody {
+    fn from(text: &'static str) -> RequestBody {
+        RequestBody(Bytes::from_static(text.as_bytes()))
+    }
+}
+
+impl From<Arc<[u8]>> for RequestBody {
+    fn from(bytes: Arc<[u8]>) -> RequestBody {
+        RequestBody(Bytes::from_owner(bytes))
+    }
+}
+
 /// A request to send. `Debug` hides credentials (`Authorization` shows masked).
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
@@ -54,7 +125,7 @@ pub struct HttpRequest {
     /// Header names and values.
     pub headers: Vec<(String, String)>,
     /// The body (empty for none). Shared, so retrying a request does not copy it.
-    pub body: Arc<[u8]>,
+    pub body: RequestBody,
 }
 
 impl fmt::Debug for HttpRequest {
@@ -88,7 +159,7 @@ impl HttpRequest {
             method,
             url: url.into(),
             headers: Vec::new(),
-            body: Arc::from([] as [u8; 0]),
+            body: RequestBody::new(),
         }
     }
 
@@ -99,7 +170,7 @@ impl HttpRequest {
     }
 
     /// Sets the body.
-    pub fn body(mut self, body: impl Into<Arc<[u8]>>) -> HttpRequest {
+    pub fn body(mut self, body: impl Into<RequestBody>) -> HttpRequest {
         self.body = body.into();
         self
     }
@@ -623,7 +694,7 @@ impl HyperClient {
             builder = builder.header(name, value);
         }
         let req = builder
-            .body(Full::new(Bytes::from_owner(request.body)))
+            .body(Full::new(request.body.into_bytes()))
             .map_err(|e| HttpError::InvalidRequest(e.to_string()))?;
         let response = self
             .client
@@ -696,5 +767,37 @@ impl HttpClient for HyperClient {
                 body: BodyStream::new(chunks),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_take_over_their_bytes_and_share_them() {
+        let bytes = b"{\"rows\":[]}".to_vec();
+        let at = bytes.as_ptr();
+        let body = RequestBody::from(bytes);
+        assert_eq!(
+            body.as_ptr(),
+            at,
+            "a Vec's buffer is taken over, not copied"
+        );
+        let shared = body.clone();
+        assert_eq!(shared.as_ptr(), at, "clones share the bytes");
+        let text = String::from("text");
+        let at = text.as_ptr();
+        assert_eq!(RequestBody::from(text).as_ptr(), at);
+        let arc: Arc<[u8]> = Arc::from(&b"arc"[..]);
+        let at = arc.as_ptr();
+        assert_eq!(RequestBody::from(arc).as_ptr(), at);
+        assert_eq!(&*RequestBody::from("static"), b"static");
+        assert_eq!(RequestBody::from(&b"bytes"[..]).to_vec(), b"bytes");
+        assert!(RequestBody::new().is_empty());
+        assert_eq!(format!("{body:?}"), "RequestBody(11 bytes)");
+        let request = HttpRequest::new(Method::Post, "http://h/").body(body);
+        assert_eq!(&*request.body, b"{\"rows\":[]}");
+        assert!(format!("{request:?}").contains("body_bytes: 11"));
     }
 }

@@ -79,7 +79,7 @@ pub(crate) fn backoff(base: std::time::Duration, attempt: u32) -> std::time::Dur
 pub(crate) fn signed_put(
     url: &str,
     headers: impl IntoIterator<Item = (String, String)>,
-    body: std::sync::Arc<[u8]>,
+    body: impl Into<crate::http::RequestBody>,
 ) -> HttpRequest {
     let mut request = HttpRequest::new(Method::Put, url).header("User-Agent", USER_AGENT);
     for (name, value) in headers {
@@ -452,10 +452,10 @@ mod tests {
         let plain = signed_put(
             "http://h/k",
             [("x-a".to_owned(), "1".to_owned())],
-            b"x"[..].into(),
+            &b"x"[..],
         );
         assert_eq!(headers(&plain), ["user-agent", "x-a"]);
-        let azure = signed_put("https://a.blob.core.windows.net/c", [], b"x"[..].into());
+        let azure = signed_put("https://a.blob.core.windows.net/c", [], &b"x"[..]);
         assert!(headers(&azure).contains(&"x-ms-blob-type".to_owned()));
         assert_eq!(&*azure.body, b"x");
     }
