@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use braintrust_core::merge::{apply_array_deletes, merge_row_into};
 use rusqlite::{Connection, OptionalExtension, params};
 
+mod raw_fields;
 mod row_texts;
 mod rows;
 

@@ -11,7 +11,6 @@ use std::time::SystemTime;
 
 use braintrust_core::object::{ObjectIds, ObjectType};
 use braintrust_core::row::format_created;
-use indexmap::IndexMap;
 use rusqlite::{OptionalExtension, ToSql, Transaction, TransactionBehavior, params};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -19,9 +18,7 @@ use serde_json::{Map, Value};
 use super::row_texts::{PendingTexts, RowTexts};
 use super::{RowPage, Store, StoreError, merge_stored, next_xact_id};
 
-/// A row's fields as JSON text: borrowed from a request, or owned when built by the server.
-pub(crate) type RawFields<'a> =
-    IndexMap<Cow<'a, str>, Cow<'a, RawValue>, foldhash::fast::RandomState>;
+pub(crate) use super::raw_fields::RawFields;
 
 /// A row write after validation: which object and row it targets, plus its fields.
 #[derive(Debug)]
