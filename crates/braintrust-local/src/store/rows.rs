@@ -314,27 +314,15 @@ impl NewRows {
             let mut current = tx.prepare_cached(&CURRENT)?;
             let (mut h, mut c) = (0, 0);
             for row in &self.0 {
-                for value in [
-                    &row.hid as &dyn ToSql,
-                    &row.oid,
-                    &row.row_id,
-                    &xact,
-                    &row.at,
-                    &row.len,
-                ] {
-                    h += 1;
-                    history.raw_bind_parameter(h, value)?;
-                }
-                for value in [
-                    &row.oid as &dyn ToSql,
-                    &row.hid,
-                    &row.row_id,
-                    &xact,
-                    &row.hid,
-                ] {
-                    c += 1;
-                    current.raw_bind_parameter(c, value)?;
-                }
+                let NewRow {
+                    hid,
+                    oid,
+                    row_id,
+                    at,
+                    len,
+                } = row;
+                bind_next(&mut history, &mut h, &[hid, oid, row_id, &xact, at, len])?;
+                bind_next(&mut current, &mut c, &[oid, hid, row_id, &xact, hid])?;
             }
             history.raw_execute()?;
             current.raw_execute()?;
@@ -351,6 +339,19 @@ impl NewRows {
         self.0.clear();
         Ok(())
     }
+}
+
+/// Binds `values` to the parameters after the `bound` ones so far.
+fn bind_next(
+    statement: &mut rusqlite::Statement<'_>,
+    bound: &mut usize,
+    values: &[&dyn ToSql],
+) -> Result<(), StoreError> {
+    for value in values {
+        *bound += 1;
+        statement.raw_bind_parameter(*bound, value)?;
+    }
+    Ok(())
 }
 
 /// Inserts the current row of a row written first in this transaction (its `seq` is its first
