@@ -9,59 +9,80 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
+use bytes::{BufMut, Bytes, BytesMut};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
 use crate::merge::{merge_fields, union_tags};
 
 /// The JSON text of a value, written by this crate (so it is valid JSON).
+///
+/// Texts written on one thread share 64 KiB blocks (see [`JsonText::of`]): the thread that
+/// sends them frees one block for dozens of texts, not one allocation each.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonText(Box<str>);
+pub struct JsonText(Bytes);
 
-/// Above this size the scratch buffer that values are written into is not kept for the next.
-const SCRATCH_KEPT_BYTES: usize = 64 << 10;
+/// The size of the blocks texts are written into.
+const BLOCK_BYTES: usize = 64 << 10;
+
+/// A new block is started when less than this is left in the current one, so that a text
+/// rarely outgrows its block while it is written (which copies what is written so far).
+const BLOCK_MIN_ROOM: usize = 8 << 10;
 
 thread_local! {
-    /// Where a value is written before its text is copied out at its exact size (writing
-    /// straight into a new string would grow it several times for each value).
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// The rest of the block this thread writes texts into.
+    static BLOCK: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
 impl JsonText {
     /// The text of `value`, written by simd-json: compact JSON that parses back to the same
     /// value as `serde_json`'s (a few floats are spelled differently, e.g. `1e82` for `1e+82`),
     /// written faster.
+    ///
+    /// Texts are written one after the other into a block of this thread's and shared from
+    /// it, so writing one allocates nothing most of the time, and the block is freed once its
+    /// last text is dropped (usually on the sender's thread, where freeing one block instead
+    /// of each text matters: glibc's malloc locks for memory another thread allocated).
     pub fn of(value: &Value) -> Option<JsonText> {
-        let write = |buffer: &mut Vec<u8>| {
-            buffer.clear();
-            simd_json::serde::to_writer(&mut *buffer, value).ok()?;
+        let write = |block: &mut BytesMut| {
+            if block.capacity() < BLOCK_MIN_ROOM {
+                *block = BytesMut::with_capacity(BLOCK_BYTES);
+            }
+            let written = simd_json::serde::to_writer((&mut *block).writer(), value);
+            let text = block.split().freeze();
             // Checked with SIMD: the text is as long as the value's strings.
-            let text = simdutf8::basic::from_utf8(buffer).ok()?;
-            Some(JsonText(text.into()))
+            (written.is_ok() && simdutf8::basic::from_utf8(&text).is_ok()).then_some(JsonText(text))
         };
-        SCRATCH
-            .try_with(|scratch| match scratch.try_borrow_mut() {
-                Ok(mut buffer) => {
-                    let text = write(&mut buffer);
-                    if buffer.capacity() > SCRATCH_KEPT_BYTES {
-                        *buffer = Vec::new();
+        BLOCK
+            .try_with(|block| match block.try_borrow_mut() {
+                Ok(mut block) => {
+                    let text = write(&mut block);
+                    // A value larger than a block leaves a large block behind: not kept.
+                    if block.capacity() > BLOCK_BYTES {
+                        *block = BytesMut::new();
                     }
                     text
                 }
-                Err(_) => write(&mut Vec::new()),
+                Err(_) => write(&mut BytesMut::new()),
             })
-            .unwrap_or_else(|_| write(&mut Vec::new()))
+            .unwrap_or_else(|_| write(&mut BytesMut::new()))
     }
 
     /// The text.
     pub fn get(&self) -> &str {
+        // Checked when written; the fallback is unreachable.
+        simdutf8::basic::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The text's bytes, without checking them again.
+    pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
     /// The value (the text was written from a value, so it parses; `null` is the unreachable
     /// fallback).
     pub fn to_value(&self) -> Value {
-        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+        serde_json::from_slice(&self.0).unwrap_or(Value::Null)
     }
 }
 
@@ -86,14 +107,14 @@ impl LoggedValue {
     fn is_object(&self) -> bool {
         match self {
             LoggedValue::Value(value) => value.is_object(),
-            LoggedValue::Json(text) => text.get().starts_with('{'),
+            LoggedValue::Json(text) => text.as_bytes().first() == Some(&b'{'),
         }
     }
 
     fn is_array(&self) -> bool {
         match self {
             LoggedValue::Value(value) => value.is_array(),
-            LoggedValue::Json(text) => text.get().starts_with('['),
+            LoggedValue::Json(text) => text.as_bytes().first() == Some(&b'['),
         }
     }
 
@@ -104,7 +125,7 @@ impl LoggedValue {
                 // Writing a value into memory cannot fail.
                 let _ = simd_json::serde::to_writer(out, value);
             }
-            LoggedValue::Json(text) => out.extend_from_slice(text.get().as_bytes()),
+            LoggedValue::Json(text) => out.extend_from_slice(text.as_bytes()),
         }
     }
 }
@@ -434,10 +455,10 @@ mod tests {
     }
 
     /// The text is what `serde_json` writes, for values with escapes and non-ASCII text, and
-    /// for one larger than the scratch buffer kept between values and one after it.
+    /// for one larger than a block and one after it.
     #[test]
     fn text_is_what_serde_json_writes() {
-        let large = "x".repeat(SCRATCH_KEPT_BYTES + 10);
+        let large = "x".repeat(BLOCK_BYTES + 10);
         let values = [
             json!({"q": "a \"quoted\"\nline \u{1} é 日本 🎉", "n": [1, -2, 0.5, null, true]}),
             json!(large),
@@ -448,6 +469,32 @@ mod tests {
             let text = JsonText::of(&value).map(|t| t.get().to_owned());
             assert_eq!(text, serde_json::to_string(&value).ok());
         }
+    }
+
+    /// Texts written one after another on a thread lie one after another in one block; a value
+    /// larger than a block gets a block of its own, which is not written into afterwards.
+    #[test]
+    fn texts_share_a_block() {
+        let end = |text: &JsonText| text.as_bytes().as_ptr_range().end;
+        let first = JsonText::of(&json!({"a": "first"}));
+        let second = JsonText::of(&json!(["second"]));
+        let (Some(first), Some(second)) = (first, second) else {
+            panic!("both values are written");
+        };
+        assert_eq!(end(&first), second.as_bytes().as_ptr());
+        assert_eq!(second.get(), r#"["second"]"#);
+
+        let large = JsonText::of(&json!("x".repeat(BLOCK_BYTES * 2)));
+        let after = JsonText::of(&json!("after"));
+        let (Some(large), Some(after)) = (large, after) else {
+            panic!("both values are written");
+        };
+        assert_eq!(large.as_bytes().len(), BLOCK_BYTES * 2 + 2);
+        assert_ne!(end(&large), after.as_bytes().as_ptr());
+        // Dropping texts leaves the others intact.
+        drop(first);
+        assert_eq!(second.get(), r#"["second"]"#);
+        assert_eq!(after.get(), r#""after""#);
     }
 
     #[test]
