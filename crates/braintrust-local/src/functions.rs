@@ -449,7 +449,11 @@ async fn run(
         function: function.clone(),
     };
     if let Some(handler) = state.handlers.get(&name) {
-        return Ok((name, handler(&call)));
+        // Off the server's threads: a handler may block, even on a request to this server.
+        let output = tokio::task::spawn_blocking(move || handler(&call))
+            .await
+            .unwrap_or_else(|e| Err(format!("the handler of `{name}` panicked: {e}")));
+        return Ok((name, output));
     }
     match function {
         Some(row) if row.get("prompt_data").is_some_and(Value::is_object) => {

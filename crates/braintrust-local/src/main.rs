@@ -44,6 +44,9 @@ struct Args {
     /// The key for `--llm-url`.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     llm_api_key: Option<String>,
+    /// Threads that serve requests.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
 }
 
 fn main() -> ExitCode {
@@ -52,7 +55,8 @@ fn main() -> ExitCode {
         .addr(args.addr)
         .api_key(args.api_key)
         .org_name(args.org_name)
-        .payload_limit((args.payload_limit > 0).then_some(args.payload_limit));
+        .payload_limit((args.payload_limit > 0).then_some(args.payload_limit))
+        .worker_threads(args.workers);
     for path in &args.functions {
         match FunctionsFile::read(path) {
             Ok(file) => builder = builder.functions_file(file),

@@ -959,3 +959,37 @@ fn attachments_persist_beside_the_database_and_reject_bad_requests() {
     let forged = url.replace("download=", "download=x");
     assert_eq!(Http::new(server.url(), None).get(&forged).status, 403);
 }
+
+/// Function handlers run off the server's threads: with a single one, a handler that asks the
+/// server something itself (as one that logs and flushes does) gets its answer.
+#[test]
+fn a_handler_can_call_the_server_that_runs_it() {
+    let url = std::sync::Arc::new(std::sync::OnceLock::<String>::new());
+    let known = url.clone();
+    let server = LocalServer::builder()
+        .api_key("k1")
+        .worker_threads(1)
+        .function("ask_back", move |_| {
+            let base = known.get().ok_or("the server has no URL yet")?;
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(std::time::Duration::from_secs(10)))
+                .build()
+                .into();
+            let mut reply = agent
+                .get(format!("{base}/version"))
+                .call()
+                .map_err(|e| e.to_string())?;
+            let version: Value = reply.body_mut().read_json().map_err(|e| e.to_string())?;
+            Ok(json!({"asked": version}))
+        })
+        .start()
+        .unwrap();
+    url.set(server.url().to_owned()).unwrap();
+    let http = Http::new(server.url(), Some("k1"));
+    let reply = http.post(
+        "/function/invoke",
+        &json!({"global_function": "ask_back", "input": null}),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["asked"], ok(http.get("/version")));
+}
