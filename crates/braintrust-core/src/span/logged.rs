@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
@@ -22,16 +22,50 @@ use crate::merge::{merge_fields, union_tags};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonText(Bytes);
 
-/// The size of the blocks texts are written into.
+/// The size of the blocks texts are copied into; a longer text gets an allocation of its own.
 const BLOCK_BYTES: usize = 64 << 10;
 
-/// A new block is started when less than this is left in the current one, so that a text
-/// rarely outgrows its block while it is written (which copies what is written so far).
-const BLOCK_MIN_ROOM: usize = 8 << 10;
+/// Above this size the scratch buffer that values are written into is not kept for the next.
+const SCRATCH_KEPT_BYTES: usize = 64 << 10;
+
+/// Where a thread writes texts.
+#[derive(Default)]
+struct TextWriter {
+    /// Where a value is written first: simd-json writes into a `Vec` fastest.
+    scratch: Vec<u8>,
+    /// The rest of the block texts are copied into and shared from.
+    block: BytesMut,
+}
+
+impl TextWriter {
+    fn write(&mut self, value: &Value) -> Option<JsonText> {
+        self.scratch.clear();
+        let written = simd_json::serde::to_writer(&mut self.scratch, value);
+        // Checked with SIMD: the text is as long as the value's strings.
+        let valid = written.is_ok() && simdutf8::basic::from_utf8(&self.scratch).is_ok();
+        let text = valid.then(|| self.share());
+        if self.scratch.capacity() > SCRATCH_KEPT_BYTES {
+            self.scratch = Vec::new();
+        }
+        text
+    }
+
+    /// The scratch buffer's text, copied into the block.
+    fn share(&mut self) -> JsonText {
+        let (text, len) = (&self.scratch[..], self.scratch.len());
+        if len > BLOCK_BYTES {
+            return JsonText(Bytes::copy_from_slice(text));
+        }
+        if self.block.capacity() < len {
+            self.block = BytesMut::with_capacity(BLOCK_BYTES);
+        }
+        self.block.extend_from_slice(text);
+        JsonText(self.block.split().freeze())
+    }
+}
 
 thread_local! {
-    /// The rest of the block this thread writes texts into.
-    static BLOCK: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    static TEXT_WRITER: RefCell<TextWriter> = RefCell::new(TextWriter::default());
 }
 
 impl JsonText {
@@ -39,33 +73,17 @@ impl JsonText {
     /// value as `serde_json`'s (a few floats are spelled differently, e.g. `1e82` for `1e+82`),
     /// written faster.
     ///
-    /// Texts are written one after the other into a block of this thread's and shared from
-    /// it, so writing one allocates nothing most of the time, and the block is freed once its
-    /// last text is dropped (usually on the sender's thread, where freeing one block instead
-    /// of each text matters: glibc's malloc locks for memory another thread allocated).
+    /// Texts are copied one after the other into a block of this thread's and shared from it,
+    /// so writing one allocates nothing most of the time, and the block is freed once its last
+    /// text is dropped (usually on the sender's thread, where freeing one block instead of each
+    /// text matters: glibc's malloc locks for memory another thread allocated).
     pub fn of(value: &Value) -> Option<JsonText> {
-        let write = |block: &mut BytesMut| {
-            if block.capacity() < BLOCK_MIN_ROOM {
-                *block = BytesMut::with_capacity(BLOCK_BYTES);
-            }
-            let written = simd_json::serde::to_writer((&mut *block).writer(), value);
-            let text = block.split().freeze();
-            // Checked with SIMD: the text is as long as the value's strings.
-            (written.is_ok() && simdutf8::basic::from_utf8(&text).is_ok()).then_some(JsonText(text))
-        };
-        BLOCK
-            .try_with(|block| match block.try_borrow_mut() {
-                Ok(mut block) => {
-                    let text = write(&mut block);
-                    // A value larger than a block leaves a large block behind: not kept.
-                    if block.capacity() > BLOCK_BYTES {
-                        *block = BytesMut::new();
-                    }
-                    text
-                }
-                Err(_) => write(&mut BytesMut::new()),
+        TEXT_WRITER
+            .try_with(|writer| match writer.try_borrow_mut() {
+                Ok(mut writer) => writer.write(value),
+                Err(_) => TextWriter::default().write(value),
             })
-            .unwrap_or_else(|_| write(&mut BytesMut::new()))
+            .unwrap_or_else(|_| TextWriter::default().write(value))
     }
 
     /// The text.
