@@ -563,11 +563,11 @@ const MAX_IN_FLIGHT: usize = 4;
 const WAKE_BATCHES: usize = 20;
 
 /// Requests' worth of rows the worker gathers into one chunk before handing it to the sender
-/// (fewer rows go when the queue runs dry or at a flush). In `log_throughput`, 50 gave about
-/// 8-14% more throughput than 20 for about 18 MB more peak memory; 100 added little more and
-/// cost 60 MB. The gain is not the wait between chunks (dropping that wait, which breaks row
-/// order, gained nothing), so it is likely fewer hand-offs between the worker and the sender.
-const CHUNK_BATCHES: usize = 50;
+/// (fewer rows go when the queue runs dry or at a flush). In `log_throughput` against a
+/// braintrust-local serving with one thread, 20 gave about 5% more throughput than 50 (16
+/// alternating pairs, per-pair median 1.05) and 15 MB less peak memory; 10 was no better.
+/// Against two server threads, 50 had given 8-14% more than 20.
+const CHUNK_BATCHES: usize = 20;
 
 /// Chunks handed to the sender at once: one sending and one waiting for it, so the worker
 /// thread prepares the next chunk while the previous one is on the wire.
