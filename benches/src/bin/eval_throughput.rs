@@ -32,6 +32,8 @@ use braintrust::object::ObjectIds;
 use braintrust::scorers::ExactMatch;
 use braintrust::{Eval, EvalCase, LoggerOptions};
 use braintrust_local::LocalServer;
+// Linked for its global allocator when the `mimalloc` feature is on.
+use braintrust_benches as _;
 use clap::Parser;
 
 /// How the async task sleeps.

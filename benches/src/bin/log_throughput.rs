@@ -16,6 +16,8 @@ use braintrust::env_file::EnvLookup;
 use braintrust::object::ObjectIds;
 use braintrust::{Event, LoggerOptions, StartSpan};
 use braintrust_local::LocalServer;
+// Linked for its global allocator when the `mimalloc` feature is on.
+use braintrust_benches as _;
 use clap::Parser;
 use serde_json::{Value, json};
 

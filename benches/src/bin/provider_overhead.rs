@@ -35,6 +35,8 @@ use std::time::Instant;
 use braintrust::LoggerOptions;
 use braintrust::env_file::EnvLookup;
 use braintrust_local::LocalServer;
+// Linked for its global allocator when the `mimalloc` feature is on.
+use braintrust_benches as _;
 use braintrust_providers::{LlmCallSpan, RecordedStream, openai};
 use clap::Parser;
 use cpu_time::ThreadTime;
