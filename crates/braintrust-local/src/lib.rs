@@ -278,7 +278,7 @@ impl LocalServerBuilder {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), std::io::Error>>();
         let router = app::router(state.clone());
-        let worker_threads = self.worker_threads.max(1);
+        let worker_threads = self.worker_threads;
         let thread = std::thread::Builder::new()
             .name("braintrust-local".into())
             .spawn(move || {

@@ -960,6 +960,18 @@ fn attachments_persist_beside_the_database_and_reject_bad_requests() {
     assert_eq!(Http::new(server.url(), None).get(&forged).status, 403);
 }
 
+/// Zero server threads count as one: the server starts and answers.
+#[test]
+fn zero_worker_threads_count_as_one() {
+    let server = LocalServer::builder()
+        .api_key("k1")
+        .worker_threads(0)
+        .start()
+        .unwrap();
+    let http = Http::new(server.url(), Some("k1"));
+    assert_eq!(http.get("/version").status, 200);
+}
+
 /// Function handlers run off the server's threads: with a single one, a handler that asks the
 /// server something itself (as one that logs and flushes does) gets its answer.
 #[test]
