@@ -452,7 +452,7 @@ async fn run(
         // Off the server's threads: a handler may block, even on a request to this server.
         let output = tokio::task::spawn_blocking(move || handler(&call))
             .await
-            .unwrap_or_else(|e| Err(format!("the handler of `{name}` panicked: {e}")));
+            .unwrap_or_else(|e| Err(format!("the handler of `{name}` did not finish: {e}")));
         return Ok((name, output));
     }
     match function {

@@ -1005,3 +1005,26 @@ fn a_handler_can_call_the_server_that_runs_it() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.body["asked"], ok(http.get("/version")));
 }
+
+/// A handler that panics gets an error answer naming it, and the server goes on serving.
+#[test]
+fn a_panicking_handler_is_an_error_and_the_server_goes_on() {
+    let server = LocalServer::builder()
+        .api_key("k1")
+        .function("boom", |_| panic!("handler exploded"))
+        .start()
+        .unwrap();
+    let http = Http::new(server.url(), Some("k1"));
+    let reply = http.post(
+        "/function/invoke",
+        &json!({"global_function": "boom", "input": null}),
+    );
+    assert_eq!(reply.status, 500, "{}", reply.text);
+    assert!(
+        reply.text.contains("`boom` did not finish"),
+        "{}",
+        reply.text
+    );
+    assert!(reply.text.contains("panicked"), "{}", reply.text);
+    assert_eq!(http.get("/version").status, 200);
+}

@@ -52,11 +52,11 @@ impl TextWriter {
 
     /// The scratch buffer's text, copied into the block.
     fn share(&mut self) -> JsonText {
-        let (text, len) = (&self.scratch[..], self.scratch.len());
-        if len > BLOCK_BYTES {
+        let text = &self.scratch[..];
+        if text.len() > BLOCK_BYTES {
             return JsonText(Bytes::copy_from_slice(text));
         }
-        if self.block.capacity() < len {
+        if self.block.capacity() < text.len() {
             self.block = BytesMut::with_capacity(BLOCK_BYTES);
         }
         self.block.extend_from_slice(text);
