@@ -1,13 +1,20 @@
-//! Logging throughput: N child spans under one root, each logging input and output of about B
-//! bytes of JSON, 5 metadata keys and 3 metrics, then a flush. Prints one JSON line.
+//! Logging throughput: N spans, each with one log, then a flush. Prints one JSON line.
+//!
+//! Two workloads of `../shared/reference/baselines.md`:
+//!
+//! - `--workload child` (the default, their W1): N child spans under one root, each logging
+//!   input and output of about B bytes of JSON each, 5 metadata keys and 3 metrics;
+//! - `--workload root` (their W1-R, run against the official Rust SDK): N root spans, each
+//!   logging input, output and 5 metadata keys totalling about B bytes of JSON, no metrics.
 //!
 //! ```text
 //! cargo run --release -p braintrust-benches --bin log_throughput -- --spans 100000 --payload-bytes 1000
+//! cargo run --release -p braintrust-benches --bin log_throughput -- --workload root --spans 100000 --payload-bytes 978
 //! ```
 //!
 //! Without `--api-url` it starts an in-process braintrust-local (SQLite in a temporary file) and
-//! checks that the server stored exactly N + 1 spans. Login, project registration and the
-//! payload-limit probe happen before the timed region, as in the baselines.
+//! checks that the server stored exactly the spans logged (N + 1 with the root). Login, project
+//! registration and the payload-limit probe happen before the timed region, as in the baselines.
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -18,18 +25,33 @@ use braintrust::{Event, LoggerOptions, StartSpan};
 use braintrust_local::LocalServer;
 // Linked for its global allocator when the `mimalloc` feature is on.
 use braintrust_benches as _;
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
+
+/// What each of the N spans is and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Workload {
+    /// A child of one root span: input and output of about B bytes each, 5 metadata keys and 3
+    /// metrics (the baselines' W1).
+    Child,
+    /// A root span: input, output and 5 metadata keys totalling about B bytes, no metrics (the
+    /// baselines' W1-R).
+    Root,
+}
 
 #[derive(Parser, Debug)]
 #[command(about = "Measure span logging cost and end-to-end throughput")]
 struct Args {
-    /// Child spans to log under one root.
+    /// Spans to log.
     #[arg(long, default_value_t = 100_000)]
     spans: usize,
-    /// Approximate bytes of JSON in each of input and output.
+    /// Approximate bytes of JSON: in each of input and output (`child`), or in input, output
+    /// and metadata together (`root`).
     #[arg(long, default_value_t = 1_000)]
     payload_bytes: usize,
+    /// What each span is and logs.
+    #[arg(long, value_enum, default_value_t = Workload::Child)]
+    workload: Workload,
     /// Send to this API (and app) URL instead of an in-process braintrust-local.
     #[arg(long)]
     api_url: Option<String>,
@@ -52,6 +74,27 @@ fn payload(role: &str, bytes: usize) -> Value {
         .take(bytes.saturating_sub(frame))
         .collect();
     json!({"messages": [{"role": role, "content": text}]})
+}
+
+/// The metadata of the `i`th span: 5 keys.
+fn metadata(i: usize) -> Value {
+    json!({
+        "model": "gpt-4o-mini", "i": i, "user": "u-42",
+        "region": "eu-west-1", "cached": false,
+    })
+}
+
+/// Input and output for `args`: about B bytes each (`child`), or about B bytes together with
+/// the metadata (`root`).
+fn payloads(args: &Args) -> (Value, Value) {
+    let each = match args.workload {
+        Workload::Child => args.payload_bytes,
+        Workload::Root => {
+            let metadata = metadata(args.spans).to_string().len();
+            args.payload_bytes.saturating_sub(metadata) / 2
+        }
+    };
+    (payload("user", each), payload("assistant", each))
 }
 
 fn peak_rss_bytes() -> Option<u64> {
@@ -97,27 +140,39 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let project_id = logger.resolve()?;
 
-    let input = payload("user", args.payload_bytes);
-    let output = payload("assistant", args.payload_bytes);
+    let (input, output) = payloads(args);
     let started = Instant::now();
-    let root = logger.start_span(StartSpan::named("log-throughput"));
-    for i in 0..args.spans {
-        let span = root.start_span(StartSpan::named("step"));
-        span.log(
-            Event::new()
-                .input(input.clone())
-                .output(output.clone())
-                .metadata(json!({
-                    "model": "gpt-4o-mini", "i": i, "user": "u-42",
-                    "region": "eu-west-1", "cached": false,
-                }))
-                .metric("prompt_tokens", 812.0)
-                .metric("completion_tokens", 245.0)
-                .metric("tokens", 1057.0),
-        )?;
-        span.end();
+    match args.workload {
+        Workload::Child => {
+            let root = logger.start_span(StartSpan::named("log-throughput"));
+            for i in 0..args.spans {
+                let span = root.start_span(StartSpan::named("step"));
+                span.log(
+                    Event::new()
+                        .input(input.clone())
+                        .output(output.clone())
+                        .metadata(metadata(i))
+                        .metric("prompt_tokens", 812.0)
+                        .metric("completion_tokens", 245.0)
+                        .metric("tokens", 1057.0),
+                )?;
+                span.end();
+            }
+            root.end();
+        }
+        Workload::Root => {
+            for i in 0..args.spans {
+                let span = logger.start_span(StartSpan::named("step"));
+                span.log(
+                    Event::new()
+                        .input(input.clone())
+                        .output(output.clone())
+                        .metadata(metadata(i)),
+                )?;
+                span.end();
+            }
+        }
     }
-    root.end();
     let caller = started.elapsed();
     let flushed = logger.flush();
     let total = started.elapsed();
@@ -127,7 +182,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
     if let Some(server) = &server {
         let stored = server.row_count(&ObjectIds::project_logs(&project_id))?;
-        let expected = args.spans as u64 + 1;
+        let expected = match args.workload {
+            Workload::Child => args.spans as u64 + 1,
+            Workload::Root => args.spans as u64,
+        };
         if stored != expected {
             return Err(format!("the server stored {stored} spans, expected {expected}").into());
         }
@@ -139,6 +197,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         "rows_acknowledged": stats.sent,
         "dropped": stats.dropped,
         "peak_rss_bytes": peak_rss,
+        "workload": args.workload.to_possible_value().map(|v| v.get_name().to_owned()),
     });
     println!("{line}");
     drop(logger);
