@@ -130,6 +130,9 @@ CREATE TABLE IF NOT EXISTS attachments (
     upload_token TEXT NOT NULL, download_token TEXT NOT NULL, status TEXT);
 ";
 
+/// Prepared statements a store's connection keeps (more than it uses).
+const STATEMENT_CACHE: usize = 64;
+
 /// How long opening a store waits for other connections to the file to release their locks.
 const LOCK_WAIT: Duration = Duration::from_secs(30);
 
@@ -184,6 +187,9 @@ impl Store {
     }
 
     fn init(mut conn: Connection, texts: RowTexts) -> Result<Store, StoreError> {
+        // Room for every statement the store caches (rusqlite keeps 16), so that reads
+        // between writes do not push the write path's statements out to be compiled again.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         // Under the write lock, so that of several processes opening one file only the first
         // creates or migrates the tables; a failed migration changes nothing.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -552,21 +558,19 @@ impl Store {
 
 /// Allocates the next transaction id inside `tx`.
 fn next_xact_id(tx: &rusqlite::Transaction<'_>) -> Result<u64, StoreError> {
+    // Cached: compiling the two statements cost more than running them, once per write.
     let last: Option<String> = tx
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'last_xact_id'",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT value FROM meta WHERE key = 'last_xact_id'")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     let xact = last
         .and_then(|v| v.parse::<u64>().ok())
         .map_or(FIRST_XACT_ID, |v| v + 1);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('last_xact_id', ?1)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [xact.to_string()],
-    )?;
+    )?
+    .execute([xact.to_string()])?;
     Ok(xact)
 }
 
