@@ -199,3 +199,13 @@ fn truncate(text: &str, max: usize) -> String {
         None => text.to_owned(),
     }
 }
+
+/// `cargo test` runs the quick start too (`test = true` in Cargo.toml), so the README's first
+/// command is checked with the rest: every step above returns its error.
+#[cfg(test)]
+#[test]
+fn runs_offline() {
+    if let Err(e) = main() {
+        panic!("the quick start failed: {e}");
+    }
+}
