@@ -102,3 +102,13 @@ fn main() -> Result<(), Error> {
     std::fs::remove_file(&pdf_path)?;
     Ok(())
 }
+
+/// `cargo test` runs this example too (`test = true` in Cargo.toml): every step above returns
+/// its error.
+#[cfg(test)]
+#[test]
+fn runs_offline() {
+    if let Err(e) = main() {
+        panic!("the example failed: {e}");
+    }
+}

@@ -84,3 +84,13 @@ async fn main() -> Result<(), Error> {
     );
     Ok(())
 }
+
+/// `cargo test` runs this example too (`test = true` in Cargo.toml): every step above returns
+/// its error.
+#[cfg(test)]
+#[test]
+fn runs_offline() {
+    if let Err(e) = main() {
+        panic!("the example failed: {e}");
+    }
+}
