@@ -52,21 +52,36 @@ async fn main() -> ExitCode {
 }
 
 async fn run(project: &str, slug: &str, variables: &Value) -> Result<Value, Error> {
-    // Keep the offline server alive until the prompt is loaded.
-    let mut _offline = None;
-    let client = if EnvLookup::process().get("BRAINTRUST_API_KEY").is_some() {
-        ApiClient::shared()?
-    } else {
-        let server = LocalServer::start()?;
-        eprintln!(
-            "prompt_build: no BRAINTRUST_API_KEY; using an in-process braintrust-local at {} with demo prompts",
-            server.url()
-        );
-        let client = ApiClient::new(server.login_options())?;
-        seed_demo(&client).await?;
-        _offline = Some(server);
-        client
-    };
+    if EnvLookup::process().get("BRAINTRUST_API_KEY").is_some() {
+        return build(ApiClient::shared()?, project, slug, variables).await;
+    }
+    let server = LocalServer::start()?;
+    eprintln!(
+        "prompt_build: no BRAINTRUST_API_KEY; using an in-process braintrust-local at {} with demo prompts",
+        server.url()
+    );
+    demo_build(&server, project, slug, variables).await
+}
+
+/// [`build`] against `server`, after storing the demo prompts in it.
+async fn demo_build(
+    server: &LocalServer,
+    project: &str,
+    slug: &str,
+    variables: &Value,
+) -> Result<Value, Error> {
+    let client = ApiClient::new(server.login_options())?;
+    seed_demo(&client).await?;
+    build(client, project, slug, variables).await
+}
+
+/// Loads the latest version of the prompt and renders it with `variables`.
+async fn build(
+    client: ApiClient,
+    project: &str,
+    slug: &str,
+    variables: &Value,
+) -> Result<Value, Error> {
     let options = match slug.strip_prefix("id:") {
         Some(id) => LoadPrompt::id(id),
         None => LoadPrompt::new(project, slug),
@@ -95,5 +110,32 @@ async fn seed_demo(client: &ApiClient) -> Result<(), Error> {
             .post_json(Host::Api, "/v1/prompt", &prompt, &[])
             .await?;
     }
+    Ok(())
+}
+
+/// `cargo test` runs this (`test = true` in Cargo.toml): both demo prompts, offline.
+#[cfg(test)]
+#[tokio::test]
+async fn the_demo_prompts_build_offline() -> Result<(), Error> {
+    let server = LocalServer::start()?;
+    let vars = json!({"name": "Ada", "lang": "French"});
+    let chat = demo_build(&server, "demo", "greeter", &vars).await?;
+    assert_eq!(chat["model"], "gpt-4o-mini");
+    assert_eq!(chat["messages"][1]["content"], "Say hi to Ada in French.");
+    assert_eq!(chat["span_info"]["metadata"]["prompt"]["variables"], vars);
+    // The demo prompts are stored again: the latest version is loaded, and an id works too.
+    let completion = demo_build(&server, "demo", "completer", &json!({"text": "hello"})).await?;
+    assert_eq!(completion["prompt"], "Complete: hello");
+    let id = completion["span_info"]["metadata"]["prompt"]["id"]
+        .as_str()
+        .ok_or("the built prompt names its id")?;
+    let by_id = demo_build(
+        &server,
+        "ignored",
+        &format!("id:{id}"),
+        &json!({"text": "x"}),
+    )
+    .await?;
+    assert_eq!(by_id["prompt"], "Complete: x");
     Ok(())
 }
