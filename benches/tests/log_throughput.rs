@@ -55,6 +55,28 @@ fn root_spans_are_all_stored_and_reported() {
 }
 
 #[test]
+fn with_a_one_row_queue_logging_waits_and_nothing_is_dropped() {
+    let report = run(&[
+        "--spans",
+        "100",
+        "--payload-bytes",
+        "200",
+        "--queue-size",
+        "1",
+    ]);
+    assert_eq!(report["dropped"], 0, "{report}");
+    // The binary has checked that all 101 spans were stored.
+    assert!(
+        report["rows_acknowledged"].as_u64().unwrap() >= 101,
+        "{report}"
+    );
+    // The loop waited for room: its wall time exceeds the calling thread's CPU time.
+    let cpu = report["caller_cpu_ns_per_span"].as_f64().unwrap();
+    let wall = report["caller_ns_per_span"].as_f64().unwrap();
+    assert!(wall > cpu, "{report}");
+}
+
+#[test]
 fn an_unknown_workload_is_refused() {
     let output = Command::new(env!("CARGO_BIN_EXE_log_throughput"))
         .args(["--workload", "sideways", "--spans", "1"])

@@ -57,6 +57,10 @@ struct Args {
     /// What each span is and logs.
     #[arg(long, value_enum, default_value_t = Workload::Child)]
     workload: Workload,
+    /// Rows the logger's queue holds before logging waits (default: the SDK's, 25,000). Large
+    /// enough for every row, logging never waits, and memory holds them all.
+    #[arg(long)]
+    queue_size: Option<usize>,
     /// Send to this API (and app) URL instead of an in-process braintrust-local.
     #[arg(long)]
     api_url: Option<String>,
@@ -136,13 +140,15 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         ),
         (None, None) => unreachable!("a server is started when no URL is given"),
     };
-    let logger = braintrust::init_logger(
-        LoggerOptions::new()
-            .project(&args.project)
-            .api_key(key)
-            .app_url(&url)
-            .env(EnvLookup::from_pairs::<&str, &str>([])),
-    )?;
+    let mut options = LoggerOptions::new()
+        .project(&args.project)
+        .api_key(key)
+        .app_url(&url)
+        .env(EnvLookup::from_pairs::<&str, &str>([]));
+    if let Some(rows) = args.queue_size {
+        options = options.queue_size(rows);
+    }
+    let logger = braintrust::init_logger(options)?;
     let project_id = logger.resolve()?;
 
     let (input, output) = payloads(args);
