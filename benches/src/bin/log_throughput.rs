@@ -154,36 +154,31 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let (input, output) = payloads(args);
     let started = Instant::now();
     let started_cpu = ThreadTime::now();
-    match args.workload {
-        Workload::Child => {
-            let root = logger.start_span(StartSpan::named("log-throughput"));
-            for i in 0..args.spans {
-                let span = root.start_span(StartSpan::named("step"));
-                span.log(
-                    Event::new()
-                        .input(input.clone())
-                        .output(output.clone())
-                        .metadata(metadata(i))
-                        .metric("prompt_tokens", 812.0)
-                        .metric("completion_tokens", 245.0)
-                        .metric("tokens", 1057.0),
-                )?;
-                span.end();
-            }
-            root.end();
-        }
-        Workload::Root => {
-            for i in 0..args.spans {
-                let span = logger.start_span(StartSpan::named("step"));
-                span.log(
-                    Event::new()
-                        .input(input.clone())
-                        .output(output.clone())
-                        .metadata(metadata(i)),
-                )?;
-                span.end();
-            }
-        }
+    // W1's children share one root; W1-R's spans are roots themselves and log no metrics.
+    let root = (args.workload == Workload::Child)
+        .then(|| logger.start_span(StartSpan::named("log-throughput")));
+    for i in 0..args.spans {
+        let step = StartSpan::named("step");
+        let span = match &root {
+            Some(root) => root.start_span(step),
+            None => logger.start_span(step),
+        };
+        let event = Event::new()
+            .input(input.clone())
+            .output(output.clone())
+            .metadata(metadata(i));
+        let event = match root {
+            Some(_) => event
+                .metric("prompt_tokens", 812.0)
+                .metric("completion_tokens", 245.0)
+                .metric("tokens", 1057.0),
+            None => event,
+        };
+        span.log(event)?;
+        span.end();
+    }
+    if let Some(root) = root {
+        root.end();
     }
     let caller = started.elapsed();
     let caller_cpu = started_cpu.elapsed();
