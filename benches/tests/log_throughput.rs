@@ -89,3 +89,21 @@ fn an_unknown_workload_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("sideways"), "{stderr}");
 }
+
+#[test]
+fn flushing_every_span_sends_each_span_on_its_own() {
+    let report = run(&[
+        "--spans",
+        "30",
+        "--payload-bytes",
+        "200",
+        "--flush-every",
+        "1",
+    ]);
+    assert_delivered(&report, "child", 30, 31);
+    assert_eq!(report["flush_every"], 1, "{report}");
+    // Each flush sends the span logged since the last one: at least one request a span (the
+    // 91 rows of an unflushed run fit in one).
+    let requests = report["requests"].as_u64().unwrap_or(0);
+    assert!(requests >= 30, "{report}");
+}
