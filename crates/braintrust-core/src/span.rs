@@ -424,13 +424,6 @@ pub trait SpanSink: Send + Sync + fmt::Debug {
     fn default_root_type(&self) -> Option<SpanType> {
         None
     }
-    /// Whether the sink is behind: rows wait in its queue, and the logging thread may soon wait
-    /// for room. [`Span::log`] then writes the values it is given as JSON text itself (see
-    /// [`LoggedFields::written_now`]), sharing the sender's work; otherwise it hands the values
-    /// over as they are, which costs the logging thread least. The default is no.
-    fn is_backlogged(&self) -> bool {
-        false
-    }
     /// A permalink to a span or object (may log in and resolve the object).
     fn permalink(&self, components: &SpanComponents) -> Result<String, LinkError>;
     /// Registers `object` now if it is not resolved yet, waiting for the answer. Exports of
@@ -866,27 +859,24 @@ struct SpanInner {
     ended: AtomicBool,
 }
 
-impl SpanInner {
-    /// Fields logged on the span, written as JSON text now while its sink is behind.
-    fn logged(&self, fields: Map<String, Value>) -> LoggedFields {
-        if !fields.is_empty() && self.sink.is_backlogged() {
-            LoggedFields::written_now(fields)
-        } else {
-            LoggedFields::from(fields)
-        }
+/// Fields logged on a span, their values written as JSON text now (see
+/// [`LoggedFields::written_now`]): the logging thread frees the values it made, and the sender
+/// only copies their text into a request body.
+fn logged(fields: Map<String, Value>) -> LoggedFields {
+    if fields.is_empty() {
+        LoggedFields::new()
+    } else {
+        LoggedFields::written_now(fields)
     }
+}
 
-    /// [`SpanInner::logged`] for an event's fields, whose names it keeps without allocating.
-    fn logged_event(&self, fields: Vec<(&'static str, Value)>) -> LoggedFields {
-        let fields = fields
+/// [`logged`] for an event's fields, whose names it keeps without allocating.
+fn logged_event(fields: Vec<(&'static str, Value)>) -> LoggedFields {
+    LoggedFields::written_now_from(
+        fields
             .into_iter()
-            .map(|(key, value)| (Cow::Borrowed(key), value));
-        if self.sink.is_backlogged() {
-            LoggedFields::written_now_from(fields)
-        } else {
-            LoggedFields::of_values(fields)
-        }
-    }
+            .map(|(key, value)| (Cow::Borrowed(key), value)),
+    )
 }
 
 impl Drop for SpanInner {
@@ -1122,7 +1112,7 @@ impl Span {
             object: Some(inner.object.clone()),
             kind: PendingKind::SpanUpdate {
                 span: inner.identity.clone(),
-                fields: inner.logged_event(fields),
+                fields: logged_event(fields),
             },
         });
         Ok(())
@@ -1228,7 +1218,7 @@ impl Span {
                     object: Some(inner.object.clone()),
                     kind: PendingKind::SpanUpdate {
                         span: inner.identity.clone(),
-                        fields: inner.logged(fields),
+                        fields: logged(fields),
                     },
                 });
             }
@@ -1239,7 +1229,7 @@ impl Span {
             kind: PendingKind::SpanEnd {
                 span: inner.identity.clone(),
                 end: time,
-                fields: inner.logged(fields),
+                fields: logged(fields),
                 output,
                 deferred,
             },

@@ -1,12 +1,12 @@
-//! A span writes logged values as JSON text on the logging thread only while its sink says it
-//! is behind, and the rows it sends are the same either way.
+//! A span writes logged values as JSON text on the logging thread, except while an attachment
+//! is alive (sinks find attachments in values), and the rows it sends are the same either way.
 //!
 //! This file holds one test so that no other test of the process keeps an attachment alive or
 //! installs a masking function while it runs (either keeps values as values).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use braintrust_core::attachment::Attachment;
 use braintrust_core::event::Event;
 use braintrust_core::object::ObjectIds;
 use braintrust_core::span::{
@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 #[derive(Debug, Default)]
 struct Sink {
     rows: Mutex<Vec<PendingRow>>,
-    behind: AtomicBool,
 }
 
 impl SpanSink for Sink {
@@ -33,20 +32,15 @@ impl SpanSink for Sink {
         Ok(())
     }
 
-    fn is_backlogged(&self) -> bool {
-        self.behind.load(Ordering::SeqCst)
-    }
-
     fn permalink(&self, _: &SpanComponents) -> Result<String, LinkError> {
         Err(LinkError::Unsupported("test".into()))
     }
 }
 
-/// Logs one event and ends with another while the sink is (or is not) behind; returns whether
-/// the update and end rows held JSON text, and the rows built from them.
-fn log_and_end(behind: bool) -> (Vec<bool>, Vec<Value>) {
+/// Logs one event and ends with another; returns whether the update and end rows held JSON
+/// text, and the rows built from them.
+fn log_and_end() -> (Vec<bool>, Vec<Value>) {
     let sink = Arc::new(Sink::default());
-    sink.behind.store(behind, Ordering::SeqCst);
     let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
     let span = Span::start(sink.clone(), object, StartSpan::named("step"));
     span.log(
@@ -85,23 +79,28 @@ fn log_and_end(behind: bool) -> (Vec<bool>, Vec<Value>) {
 }
 
 #[test]
-fn logged_values_are_written_as_text_only_while_the_sink_is_behind() {
-    let (text_when_keeping_up, rows_when_keeping_up) = log_and_end(false);
-    let (text_when_behind, rows_when_behind) = log_and_end(true);
+fn logged_values_are_written_as_text_unless_an_attachment_is_alive() {
+    let (text_by_default, rows_by_default) = log_and_end();
+    // An attachment counts once it has been serialised into a value (a reference).
+    let attachment = Attachment::new(b"x".to_vec(), "x.txt", "text/plain");
+    let reference = serde_json::to_value(&attachment).expect("a reference");
+    assert!(reference.is_object(), "{reference}");
+    let (text_with_attachment, rows_with_attachment) = log_and_end();
+    drop(attachment);
 
     assert_eq!(
-        text_when_keeping_up,
-        vec![false, false],
-        "a sink that keeps up receives values"
+        text_by_default,
+        vec![true, true],
+        "the sink receives JSON text"
     );
     assert_eq!(
-        text_when_behind,
-        vec![true, true],
-        "a sink that is behind receives JSON text"
+        text_with_attachment,
+        vec![false, false],
+        "while an attachment is alive the sink receives values"
     );
-    assert_eq!(rows_when_keeping_up, rows_when_behind);
-    let update = &rows_when_behind[1];
+    assert_eq!(rows_by_default, rows_with_attachment);
+    let update = &rows_by_default[1];
     assert_eq!(update["input"]["messages"][0]["content"], json!("hi"));
     assert_eq!(update["metadata"], json!({"model": "m"}));
-    assert_eq!(rows_when_behind[2]["output"], json!(["a", "b"]));
+    assert_eq!(rows_by_default[2]["output"], json!(["a", "b"]));
 }

@@ -381,15 +381,6 @@ impl Batcher {
         })
     }
 
-    /// Whether more than half the queue is taken: the sender is behind, and producers may soon
-    /// wait for room (spans then write logged values as JSON text themselves, see
-    /// [`braintrust_core::span::SpanSink::is_backlogged`]).
-    pub fn is_backlogged(&self) -> bool {
-        self.rows
-            .capacity()
-            .is_some_and(|capacity| self.rows.len() > capacity / 2)
-    }
-
     /// Queues a complete row (it carries its own object ids). See [`Batcher::submit`].
     pub fn enqueue(&self, row: Row) -> bool {
         self.submit(PendingRow::row(row))

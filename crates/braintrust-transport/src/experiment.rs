@@ -388,10 +388,6 @@ impl SpanSink for ExperimentShared {
         Some(SpanType::Eval)
     }
 
-    fn is_backlogged(&self) -> bool {
-        self.batcher.is_backlogged()
-    }
-
     fn permalink(&self, components: &SpanComponents) -> Result<String, LinkError> {
         object_permalink(&self.batcher, &self.config, components)
     }

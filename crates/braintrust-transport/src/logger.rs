@@ -476,10 +476,6 @@ impl SpanSink for LoggerShared {
         Some(SpanType::Task)
     }
 
-    fn is_backlogged(&self) -> bool {
-        self.batcher.is_backlogged()
-    }
-
     fn permalink(&self, components: &SpanComponents) -> Result<String, LinkError> {
         object_permalink(&self.batcher, &self.config, components)
     }

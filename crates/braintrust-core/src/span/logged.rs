@@ -1,8 +1,8 @@
 //! Fields logged on a span on their way to a request body.
 //!
-//! While the sink is behind, [`Span::log`](super::Span::log) writes the large values it is given
-//! (input, output, metadata, …) as JSON text on the logging thread. The values are then freed on
-//! the thread that made them, and the batcher only copies their text into the request body
+//! [`Span::log`](super::Span::log) writes the large values it is given (input, output,
+//! metadata, …) as JSON text on the logging thread. The values are then freed on the thread that
+//! made them, and the batcher only copies their text into the request body
 //! ([`super::BatchRow::write_json`]). Merging a value into one that is held as text parses the
 //! text back first, so the row sent is always what merging the values would give.
 
