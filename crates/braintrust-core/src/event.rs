@@ -21,7 +21,10 @@
 use std::borrow::Cow;
 use std::str::FromStr;
 
+use serde::Serialize;
 use serde_json::{Map, Number, Value};
+
+use crate::span::{JsonText, LoggedValue};
 
 /// The type of a span (`span_attributes.type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,6 +215,14 @@ pub enum EventError {
     /// The event is not a JSON object.
     #[error("an event must be a JSON object")]
     NotAnObject,
+    /// A value given to be serialised (`Event::input_serialized`, …) could not be.
+    #[error("event field `{field}` could not be serialised as JSON: {reason}")]
+    NotSerializable {
+        /// The field.
+        field: &'static str,
+        /// serde_json's reason.
+        reason: String,
+    },
 }
 
 /// Keys a logged event may carry.
@@ -237,21 +248,33 @@ const EVENT_KEYS: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct Event {
     /// The fields set, each once, in the order first set, named by [`EVENT_KEYS`]' own names
-    /// (so that setting one allocates no name and finds it without hashing).
-    fields: Vec<(&'static str, Value)>,
-    /// The first name set that no event field has: the error validation reports.
-    unknown: Option<String>,
+    /// (so that setting one allocates no name and finds it without hashing). Values given by
+    /// reference are held as their JSON text.
+    fields: Vec<(&'static str, LoggedValue)>,
+    /// The first fault met while building (a name no event field has, a value that could not
+    /// be serialised): the error validation reports.
+    rejected: Option<EventError>,
 }
 
 impl PartialEq for Event {
-    /// The same fields with the same values, in any order (as JSON objects compare).
+    /// The same fields with the same values, in any order (as JSON objects compare; text is
+    /// compared as the value it holds).
     fn eq(&self, other: &Event) -> bool {
-        self.unknown == other.unknown
+        self.rejected == other.rejected
             && self.fields.len() == other.fields.len()
-            && self
-                .fields
-                .iter()
-                .all(|(key, value)| other.get(key) == Some(value))
+            && self.fields.iter().all(|(key, value)| {
+                other
+                    .position(key)
+                    .is_some_and(|at| as_value(value) == as_value(&other.fields[at].1))
+            })
+    }
+}
+
+/// A field's value, parsed when it is held as text.
+fn as_value(value: &LoggedValue) -> Cow<'_, Value> {
+    match value {
+        LoggedValue::Value(value) => Cow::Borrowed(value),
+        LoggedValue::Json(text) => Cow::Owned(text.to_value()),
     }
 }
 
@@ -289,21 +312,31 @@ impl Event {
         Ok(event)
     }
 
-    fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    fn position(&self, key: &str) -> Option<usize> {
+        self.fields.iter().position(|(k, _)| *k == key)
     }
 
+    /// The field's value, parsed in place first when it is held as text.
     fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
-        self.fields
-            .iter_mut()
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v)
+        let at = self.position(key)?;
+        let slot = &mut self.fields[at].1;
+        if let LoggedValue::Json(text) = slot {
+            *slot = LoggedValue::Value(text.to_value());
+        }
+        match slot {
+            LoggedValue::Value(value) => Some(value),
+            LoggedValue::Json(_) => None,
+        }
     }
 
     /// Sets a field, in place when it is set already.
-    fn set(mut self, key: &'static str, value: Value) -> Event {
-        match self.get_mut(key) {
-            Some(slot) => *slot = value,
+    fn set(self, key: &'static str, value: Value) -> Event {
+        self.set_logged(key, LoggedValue::Value(value))
+    }
+
+    fn set_logged(mut self, key: &'static str, value: LoggedValue) -> Event {
+        match self.position(key) {
+            Some(at) => self.fields[at].1 = value,
             None => {
                 if self.fields.capacity() == 0 {
                     self.fields.reserve_exact(USUAL_FIELDS);
@@ -312,6 +345,20 @@ impl Event {
             }
         }
         self
+    }
+
+    /// Sets a field to `value`'s JSON text, written now.
+    fn set_serialized<T: Serialize + ?Sized>(mut self, key: &'static str, value: &T) -> Event {
+        match JsonText::serialize(value) {
+            Ok(text) => self.set_logged(key, LoggedValue::Json(text)),
+            Err(e) => {
+                self.rejected.get_or_insert(EventError::NotSerializable {
+                    field: key,
+                    reason: e.to_string(),
+                });
+                self
+            }
+        }
     }
 
     fn object_entry(mut self, field: &'static str, name: impl Into<String>, value: Value) -> Event {
@@ -343,6 +390,49 @@ impl Event {
     /// Sets `error`.
     pub fn error(self, value: Value) -> Event {
         self.set("error", value)
+    }
+
+    /// Sets `input` to any serialisable value, by reference: its JSON text is written now, so
+    /// the caller neither copies a value it keeps nor builds a `serde_json::Value` from a typed
+    /// one. A value that cannot be serialised fails validation
+    /// ([`EventError::NotSerializable`]).
+    ///
+    /// ```
+    /// use braintrust_core::event::Event;
+    /// use serde_json::json;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Question<'a> {
+    ///     text: &'a str,
+    /// }
+    ///
+    /// let fields = Event::new()
+    ///     .input_serialized(&Question { text: "1+1" })
+    ///     .output_serialized("2")
+    ///     .into_fields()?;
+    /// assert_eq!(fields["input"], json!({"text": "1+1"}));
+    /// assert_eq!(fields["output"], json!("2"));
+    /// # Ok::<(), braintrust_core::event::EventError>(())
+    /// ```
+    pub fn input_serialized<T: Serialize + ?Sized>(self, value: &T) -> Event {
+        self.set_serialized("input", value)
+    }
+
+    /// Sets `output` to any serialisable value, by reference (see [`Event::input_serialized`]).
+    pub fn output_serialized<T: Serialize + ?Sized>(self, value: &T) -> Event {
+        self.set_serialized("output", value)
+    }
+
+    /// Sets `expected` to any serialisable value, by reference (see
+    /// [`Event::input_serialized`]).
+    pub fn expected_serialized<T: Serialize + ?Sized>(self, value: &T) -> Event {
+        self.set_serialized("expected", value)
+    }
+
+    /// Replaces `metadata` with any value serialised as a JSON object, by reference (see
+    /// [`Event::input_serialized`]).
+    pub fn metadata_serialized<T: Serialize + ?Sized>(self, value: &T) -> Event {
+        self.set_serialized("metadata", value)
     }
 
     /// Adds one score: a number in [0, 1], a boolean (1 or 0) or `None` (null).
@@ -378,7 +468,8 @@ impl Event {
         match event_key(key) {
             Some(key) => self.set(key, value),
             None => {
-                self.unknown.get_or_insert_with(|| key.to_owned());
+                self.rejected
+                    .get_or_insert_with(|| EventError::UnknownField(key.to_owned()));
                 self
             }
         }
@@ -386,7 +477,7 @@ impl Event {
 
     /// Whether nothing was set.
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty() && self.unknown.is_none()
+        self.fields.is_empty() && self.rejected.is_none()
     }
 
     /// Validates and returns the row fields: scores as numbers in [0, 1] or null (booleans become
@@ -396,13 +487,15 @@ impl Event {
         Ok(self
             .into_named_fields()?
             .into_iter()
-            .map(|(key, value)| (key.to_owned(), value))
+            .map(|(key, value)| (key.to_owned(), value.into_value()))
             .collect())
     }
 
     /// [`Event::into_fields`] with the fields' names as `'static` strings, for code that keeps
     /// them (a span's log) without allocating them.
-    pub(crate) fn into_named_fields(mut self) -> Result<Vec<(&'static str, Value)>, EventError> {
+    pub(crate) fn into_named_fields(
+        mut self,
+    ) -> Result<Vec<(&'static str, LoggedValue)>, EventError> {
         self.validate()?;
         if let Some(Value::Object(scores)) = self.get_mut("scores") {
             for value in scores.values_mut() {
@@ -417,23 +510,23 @@ impl Event {
     fn validate(&self) -> Result<(), EventError> {
         // One pass finds the fields checked below, then they are checked in a fixed order, so
         // an event with several faults gets one answer.
-        if let Some(key) = &self.unknown {
-            return Err(EventError::UnknownField(key.clone()));
+        if let Some(fault) = &self.rejected {
+            return Err(fault.clone());
         }
         let (mut scores, mut metrics, mut metadata, mut tags, mut attributes) =
             (None, None, None, None, None);
         for (key, value) in &self.fields {
             match *key {
-                "scores" => scores = Some(value),
-                "metrics" => metrics = Some(value),
+                "scores" => scores = Some(as_value(value)),
+                "metrics" => metrics = Some(as_value(value)),
                 "metadata" => metadata = Some(value),
-                "tags" => tags = Some(value),
-                "span_attributes" => attributes = Some(value),
+                "tags" => tags = Some(as_value(value)),
+                "span_attributes" => attributes = Some(as_value(value)),
                 _ => {}
             }
         }
         if let Some(scores) = scores {
-            validate_scores(scores)?;
+            validate_scores(&scores)?;
         }
         if let Some(metrics) = metrics {
             let map = metrics.as_object().ok_or(EventError::WrongType {
@@ -455,7 +548,7 @@ impl Event {
                 expected: "an object with string keys",
             });
         }
-        match tags {
+        match tags.as_deref() {
             None | Some(Value::Null) => {}
             Some(Value::Array(tags)) => {
                 let mut seen = std::collections::HashSet::new();
@@ -724,5 +817,112 @@ mod tests {
             json!({"name": "root", "type": "task", "purpose": "scorer", "exec_counter": 3})
         );
         assert_eq!(SpanAttributes::from_map(&map).unwrap(), attrs);
+    }
+
+    /// A typed value with most of serde's shapes.
+    #[derive(serde::Serialize)]
+    struct Typed {
+        text: &'static str,
+        number: f64,
+        not_a_number: f64,
+        wide: i128,
+        letter: char,
+        nothing: Option<u8>,
+        pair: (u8, &'static str),
+        by_number: std::collections::BTreeMap<u32, bool>,
+        kinds: Vec<Kind>,
+    }
+
+    #[derive(serde::Serialize)]
+    enum Kind {
+        Unit,
+        Newtype(u8),
+        Tuple(u8, u8),
+        Struct { x: i8 },
+    }
+
+    fn typed() -> Typed {
+        Typed {
+            text: "a \"quoted\" line\n",
+            number: 0.5,
+            not_a_number: f64::NAN,
+            wide: i128::from(i64::MIN),
+            letter: 'é',
+            nothing: None,
+            pair: (1, "one"),
+            by_number: [(2, true), (10, false)].into_iter().collect(),
+            kinds: vec![
+                Kind::Unit,
+                Kind::Newtype(1),
+                Kind::Tuple(1, 2),
+                Kind::Struct { x: -1 },
+            ],
+        }
+    }
+
+    #[test]
+    fn values_given_by_reference_log_what_serde_json_makes_of_them() {
+        let typed = typed();
+        let expected = serde_json::to_value(&typed).unwrap();
+        // serde_json's own reading of a few shapes, so that the comparison means something.
+        assert_eq!(expected["not_a_number"], Value::Null);
+        assert_eq!(expected["by_number"], json!({"2": true, "10": false}));
+        assert_eq!(expected["kinds"][3], json!({"Struct": {"x": -1}}));
+
+        let event = Event::new()
+            .input_serialized(&typed)
+            .output_serialized("done")
+            .expected_serialized(&[1, 2])
+            .metadata_serialized(&json!({"model": "m"}));
+        assert_eq!(
+            event,
+            Event::new()
+                .input(expected.clone())
+                .output(json!("done"))
+                .expected(json!([1, 2]))
+                .metadata(json!({"model": "m"}))
+        );
+        let fields = event.into_fields().unwrap();
+        assert_eq!(fields["input"], expected);
+        assert_eq!(fields["output"], json!("done"));
+        assert_eq!(fields["expected"], json!([1, 2]));
+    }
+
+    #[test]
+    fn metadata_given_by_reference_must_be_an_object_and_takes_more_entries() {
+        let err = Event::new()
+            .metadata_serialized(&[1, 2])
+            .into_fields()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            EventError::WrongType {
+                field: "metadata",
+                expected: "an object with string keys"
+            }
+        );
+        let fields = Event::new()
+            .metadata_serialized(&json!({"model": "m"}))
+            .metadata_entry("user", json!("u"))
+            .into_fields()
+            .unwrap();
+        assert_eq!(fields["metadata"], json!({"model": "m", "user": "u"}));
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_serialised_fails_validation_with_the_reason() {
+        // JSON object keys are strings (or numbers, written as strings); a pair is neither.
+        let by_pair: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into_iter().collect();
+        let event = Event::new()
+            .input_serialized(&by_pair)
+            .output(json!("fine"));
+        assert!(!event.is_empty());
+        match event.into_fields() {
+            Err(EventError::NotSerializable { field, reason }) => {
+                assert_eq!(field, "input");
+                assert!(reason.contains("key must be a string"), "{reason}");
+            }
+            other => panic!("expected NotSerializable, got {other:?}"),
+        }
     }
 }

@@ -870,9 +870,10 @@ fn logged(fields: Map<String, Value>) -> LoggedFields {
     }
 }
 
-/// [`logged`] for an event's fields, whose names it keeps without allocating.
-fn logged_event(fields: Vec<(&'static str, Value)>) -> LoggedFields {
-    LoggedFields::written_now_from(
+/// [`logged`] for an event's fields, whose names it keeps without allocating (values it was
+/// given by reference are text already).
+fn logged_event(fields: Vec<(&'static str, LoggedValue)>) -> LoggedFields {
+    LoggedFields::written_now_from_logged(
         fields
             .into_iter()
             .map(|(key, value)| (Cow::Borrowed(key), value)),

@@ -37,15 +37,33 @@ impl SpanSink for Sink {
     }
 }
 
+#[derive(serde::Serialize)]
+struct Messages {
+    messages: Vec<Message>,
+}
+
+#[derive(serde::Serialize)]
+struct Message {
+    role: &'static str,
+    content: &'static str,
+}
+
 /// Logs one event and ends with another; returns whether the update and end rows held JSON
 /// text, and the rows built from them.
 fn log_and_end() -> (Vec<bool>, Vec<Value>) {
     let sink = Arc::new(Sink::default());
     let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
     let span = Span::start(sink.clone(), object, StartSpan::named("step"));
+    // The input is given by reference (text from the start), the metadata as a value.
+    let input = Messages {
+        messages: vec![Message {
+            role: "user",
+            content: "hi",
+        }],
+    };
     span.log(
         Event::new()
-            .input(json!({"messages": [{"role": "user", "content": "hi"}]}))
+            .input_serialized(&input)
             .metadata(json!({"model": "m"}))
             .metric("tokens", 3.0),
     )

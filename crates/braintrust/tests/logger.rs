@@ -76,6 +76,47 @@ fn nested_spans_form_one_merged_row_each() {
 }
 
 #[test]
+fn values_logged_by_reference_arrive_as_serde_json_writes_them() {
+    #[derive(serde::Serialize)]
+    struct Request<'a> {
+        model: &'a str,
+        messages: Vec<(&'a str, &'a str)>,
+        temperature: Option<f64>,
+    }
+    let server = server();
+    let logger = init_logger(options(&server, "by-reference")).unwrap();
+    let request = Request {
+        model: "m",
+        messages: vec![("user", "a \"quoted\" line\n")],
+        temperature: None,
+    };
+    let span = logger.start_span(StartSpan::named("call"));
+    span.log(
+        Event::new()
+            .input_serialized(&request)
+            .metadata_serialized(&json!({"a": 1})),
+    )
+    .unwrap();
+    // Later logs merge into what was logged as text (metadata) or replace it (output).
+    span.log(
+        Event::new()
+            .output_serialized("first")
+            .metadata(json!({"b": 2})),
+    )
+    .unwrap();
+    span.log(Event::new().output(json!("second"))).unwrap();
+    span.end();
+    logger.flush().unwrap();
+
+    let rows = rows(&server, &logger);
+    let row = named(&rows, "call");
+    assert_eq!(row["input"], serde_json::to_value(&request).unwrap());
+    assert_eq!(row["input"]["messages"][0][1], "a \"quoted\" line\n");
+    assert_eq!(row["metadata"], json!({"a": 1, "b": 2}));
+    assert_eq!(row["output"], "second");
+}
+
+#[test]
 fn invalid_events_are_errors_and_nothing_is_sent_for_them() {
     let server = server();
     let logger = init_logger(options(&server, "invalid")).unwrap();

@@ -44,10 +44,36 @@ impl TextWriter {
         // Checked with SIMD: the text is as long as the value's strings.
         let valid = written.is_ok() && simdutf8::basic::from_utf8(&self.scratch).is_ok();
         let text = valid.then(|| self.share());
+        self.trim();
+        text
+    }
+
+    /// Writes any serialisable value: with simd-json, or with serde_json where simd-json
+    /// refuses it (map keys that are numbers, 128-bit integers); serde_json's error otherwise.
+    fn write_serialize<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<JsonText, serde_json::Error> {
+        self.scratch.clear();
+        if simd_json::serde::to_writer(&mut self.scratch, value).is_err()
+            || simdutf8::basic::from_utf8(&self.scratch).is_err()
+        {
+            self.scratch.clear();
+            if let Err(e) = serde_json::to_writer(&mut self.scratch, value) {
+                self.trim();
+                return Err(e);
+            }
+        }
+        let text = self.share();
+        self.trim();
+        Ok(text)
+    }
+
+    /// Lets a scratch buffer grown by a large value go.
+    fn trim(&mut self) {
         if self.scratch.capacity() > SCRATCH_KEPT_BYTES {
             self.scratch = Vec::new();
         }
-        text
     }
 
     /// The scratch buffer's text, copied into the block.
@@ -86,6 +112,18 @@ impl JsonText {
             .unwrap_or_else(|_| TextWriter::default().write(value))
     }
 
+    /// The text of any serialisable value, written as [`JsonText::of`] writes values (serde_json
+    /// writes what simd-json refuses, such as maps with number keys). Fails where serde_json
+    /// fails: a map key that is not a string or number, or the value's own serialisation error.
+    pub fn serialize<T: Serialize + ?Sized>(value: &T) -> Result<JsonText, serde_json::Error> {
+        TEXT_WRITER
+            .try_with(|writer| match writer.try_borrow_mut() {
+                Ok(mut writer) => writer.write_serialize(value),
+                Err(_) => TextWriter::default().write_serialize(value),
+            })
+            .unwrap_or_else(|_| TextWriter::default().write_serialize(value))
+    }
+
     /// The text.
     pub fn get(&self) -> &str {
         // Checked when written; the fallback is unreachable.
@@ -122,7 +160,7 @@ impl LoggedValue {
         }
     }
 
-    fn is_object(&self) -> bool {
+    pub(crate) fn is_object(&self) -> bool {
         match self {
             LoggedValue::Value(value) => value.is_object(),
             LoggedValue::Json(text) => text.as_bytes().first() == Some(&b'{'),
@@ -206,6 +244,29 @@ impl LoggedFields {
         LoggedFields::write_values_from(fields)
     }
 
+    /// [`LoggedFields::written_now_from`] for fields some of which are text already (an event's
+    /// fields given by reference): while values must stay values, the text is parsed back.
+    pub(crate) fn written_now_from_logged(
+        fields: impl IntoIterator<Item = (FieldName, LoggedValue)>,
+    ) -> LoggedFields {
+        let keep_values = crate::attachment::any_alive() || crate::mask::is_masking();
+        LoggedFields(
+            fields
+                .into_iter()
+                .map(|(key, value)| {
+                    let value = match value {
+                        LoggedValue::Json(text) if keep_values => {
+                            LoggedValue::Value(text.to_value())
+                        }
+                        LoggedValue::Value(value) if !keep_values => written(&key, value),
+                        value => value,
+                    };
+                    (key, value)
+                })
+                .collect(),
+        )
+    }
+
     /// The fields as values.
     pub(crate) fn of_values(fields: impl IntoIterator<Item = (FieldName, Value)>) -> LoggedFields {
         LoggedFields(
@@ -227,14 +288,7 @@ impl LoggedFields {
             fields
                 .into_iter()
                 .map(|(key, value)| {
-                    let value = if is_written(&key, &value) {
-                        match JsonText::of(&value) {
-                            Some(text) => LoggedValue::Json(text),
-                            None => LoggedValue::Value(value),
-                        }
-                    } else {
-                        LoggedValue::Value(value)
-                    };
+                    let value = written(&key, value);
                     (key, value)
                 })
                 .collect(),
@@ -360,6 +414,17 @@ impl Serialize for LoggedFields {
             map.serialize_entry(key, value)?;
         }
         map.end()
+    }
+}
+
+/// `value` as text when [`is_written`] says so (and it can be), else as it is.
+fn written(key: &str, value: Value) -> LoggedValue {
+    if !is_written(key, &value) {
+        return LoggedValue::Value(value);
+    }
+    match JsonText::of(&value) {
+        Some(text) => LoggedValue::Json(text),
+        None => LoggedValue::Value(value),
     }
 }
 
