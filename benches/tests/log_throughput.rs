@@ -63,6 +63,19 @@ fn root_spans_are_all_stored_and_reported() {
 }
 
 #[test]
+fn spans_logging_by_reference_are_all_stored() {
+    let report = run(&[
+        "--spans",
+        "300",
+        "--payload-bytes",
+        "200",
+        "--log-by-reference",
+    ]);
+    assert_delivered(&report, "child", 300, 301);
+    assert_eq!(report["log_by_reference"], true, "{report}");
+}
+
+#[test]
 fn with_a_one_row_queue_logging_waits_and_nothing_is_dropped() {
     let report = run(&[
         "--spans",
