@@ -859,19 +859,10 @@ struct SpanInner {
     ended: AtomicBool,
 }
 
-/// Fields logged on a span, their values written as JSON text now (see
-/// [`LoggedFields::written_now`]): the logging thread frees the values it made, and the sender
-/// only copies their text into a request body.
-fn logged(fields: Map<String, Value>) -> LoggedFields {
-    if fields.is_empty() {
-        LoggedFields::new()
-    } else {
-        LoggedFields::written_now(fields)
-    }
-}
-
-/// [`logged`] for an event's fields, whose names it keeps without allocating (values it was
-/// given by reference are text already).
+/// An event's fields logged on a span, named without allocating: their values are written as
+/// JSON text now (see [`LoggedFields::written_now`]; values given by reference are text
+/// already), so that the logging thread frees the values it made and the sender only copies
+/// their text into a request body.
 fn logged_event(fields: Vec<(&'static str, LoggedValue)>) -> LoggedFields {
     LoggedFields::written_now_from_logged(
         fields
@@ -1163,7 +1154,7 @@ impl Span {
 
     /// Ends the span at `time`. Later calls do nothing.
     pub fn end_at(&self, time: SystemTime) {
-        self.end_with_fields(time, Map::new());
+        self.end_with(time, LoggedFields::new(), None, None);
     }
 
     /// Logs `event` and ends the span now, in one row (cheaper than `log` then `end`). If the
@@ -1175,31 +1166,27 @@ impl Span {
         if inner.ended.load(Ordering::Acquire) {
             return self.log(event);
         }
-        let fields = event.into_fields()?;
-        self.end_with_fields(SystemTime::now(), fields);
+        let fields = logged_event(event.into_named_fields()?);
+        self.end_with(SystemTime::now(), fields, None, None);
         Ok(())
     }
 
     /// Logs `output` (if any) and ends the span now, in one row, without building an event (the
     /// traced-call fast path). If the span already ended, the output is logged on its own.
     pub(crate) fn end_with_output(&self, output: Option<Value>) {
-        self.end_with(SystemTime::now(), Map::new(), output, None);
+        self.end_with(SystemTime::now(), LoggedFields::new(), output, None);
     }
 
     /// Ends the span now with fields computed on the sender's thread, in one row. If the span
     /// already ended, they are computed now and logged on their own.
     pub fn end_with_deferred(&self, event: DeferredEvent) {
-        self.end_with(SystemTime::now(), Map::new(), None, Some(event));
-    }
-
-    fn end_with_fields(&self, time: SystemTime, fields: Map<String, Value>) {
-        self.end_with(time, fields, None, None);
+        self.end_with(SystemTime::now(), LoggedFields::new(), None, Some(event));
     }
 
     fn end_with(
         &self,
         time: SystemTime,
-        fields: Map<String, Value>,
+        fields: LoggedFields,
         output: Option<Value>,
         deferred: Option<DeferredEvent>,
     ) {
@@ -1207,19 +1194,19 @@ impl Span {
         if inner.ended.swap(true, Ordering::AcqRel) {
             let mut fields = fields;
             if let Some(output) = output {
-                merge_fields(&mut fields, Map::from_iter([("output".to_owned(), output)]));
+                fields.merge_member(Cow::Borrowed("output"), LoggedValue::Value(output), false);
             }
             // Attachments the deferred event makes stay alive until the row is queued.
             let mut attachments = Vec::new();
             if let Some(deferred) = deferred {
-                merge_fields(&mut fields, deferred.compute(&mut attachments));
+                fields.merge_map(deferred.compute(&mut attachments));
             }
             if !fields.is_empty() {
                 inner.sink.submit(PendingRow {
                     object: Some(inner.object.clone()),
                     kind: PendingKind::SpanUpdate {
                         span: inner.identity.clone(),
-                        fields: logged(fields),
+                        fields,
                     },
                 });
             }
@@ -1230,7 +1217,7 @@ impl Span {
             kind: PendingKind::SpanEnd {
                 span: inner.identity.clone(),
                 end: time,
-                fields: logged(fields),
+                fields,
                 output,
                 deferred,
             },

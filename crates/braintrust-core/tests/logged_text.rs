@@ -54,7 +54,8 @@ fn log_and_end() -> (Vec<bool>, Vec<Value>) {
     let sink = Arc::new(Sink::default());
     let object = ObjectRef::resolved(ObjectIds::project_logs("p"));
     let span = Span::start(sink.clone(), object, StartSpan::named("step"));
-    // The input is given by reference (text from the start), the metadata as a value.
+    // The input (and the output at the end) is given by reference, text from the start; the
+    // metadata is given as a value.
     let input = Messages {
         messages: vec![Message {
             role: "user",
@@ -68,7 +69,7 @@ fn log_and_end() -> (Vec<bool>, Vec<Value>) {
             .metric("tokens", 3.0),
     )
     .expect("a valid event");
-    span.log_and_end(Event::new().output(json!(["a", "b"])))
+    span.log_and_end(Event::new().output_serialized(&["a", "b"]))
         .expect("a valid event");
 
     let rows = std::mem::take(&mut *sink.rows.lock().unwrap_or_else(|e| e.into_inner()));
