@@ -18,6 +18,16 @@ fn run(args: &[&str]) -> Value {
     serde_json::from_str(line).expect("the last line is JSON")
 }
 
+/// Runs the bench binary with `args`, checks that it fails, and returns its standard error.
+fn refused(args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_log_throughput"))
+        .args(args)
+        .output()
+        .expect("log_throughput runs");
+    assert!(!output.status.success(), "{args:?} was accepted");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
 /// Checks a report of `spans` spans of `workload` with nothing dropped, and at least one
 /// acknowledged row for each of the `stored` spans (the binary has checked the stored count;
 /// a span's rows sent in different requests count once each).
@@ -63,6 +73,12 @@ fn root_spans_are_all_stored_and_reported() {
 }
 
 #[test]
+fn flushing_every_zero_spans_is_refused() {
+    let stderr = refused(&["--spans", "10", "--flush-every", "0"]);
+    assert!(stderr.contains("--flush-every"), "{stderr}");
+}
+
+#[test]
 fn spans_logging_by_reference_are_all_stored() {
     let report = run(&[
         "--spans",
@@ -94,12 +110,7 @@ fn with_a_one_row_queue_logging_waits_and_nothing_is_dropped() {
 
 #[test]
 fn an_unknown_workload_is_refused() {
-    let output = Command::new(env!("CARGO_BIN_EXE_log_throughput"))
-        .args(["--workload", "sideways", "--spans", "1"])
-        .output()
-        .expect("log_throughput runs");
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = refused(&["--workload", "sideways", "--spans", "1"]);
     assert!(stderr.contains("sideways"), "{stderr}");
 }
 

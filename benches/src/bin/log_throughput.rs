@@ -70,8 +70,8 @@ struct Args {
     /// Flush after every K spans, the flushes' time left out of the caller figures (the
     /// baselines' `warm` configuration, with K = 1,000): the caller's cost in a steady state,
     /// without waiting for room in the queue.
-    #[arg(long, value_name = "K")]
-    flush_every: Option<usize>,
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    flush_every: Option<u64>,
     /// Log input and output by reference (`Event::input_serialized`), as code that keeps its
     /// values does, and the metadata as a typed struct, instead of handing over a copy of each
     /// value and a metadata object (the baselines' runs copy them).
@@ -240,7 +240,10 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
         };
         span.log(event)?;
         span.end();
-        if args.flush_every.is_some_and(|k| k > 0 && (i + 1) % k == 0) {
+        if args
+            .flush_every
+            .is_some_and(|k| (i as u64 + 1).is_multiple_of(k))
+        {
             let (at, at_cpu) = (Instant::now(), ThreadTime::now());
             logger.flush()?;
             flushing += at.elapsed();
