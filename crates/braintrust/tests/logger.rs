@@ -106,14 +106,26 @@ fn values_logged_by_reference_arrive_as_serde_json_writes_them() {
     .unwrap();
     span.log(Event::new().output(json!("second"))).unwrap();
     span.end();
+    // The logger's own entry points take such events too.
+    let logged = logger.log(Event::new().input_serialized(&request)).unwrap();
+    logger
+        .update_span(&logged, Event::new().expected_serialized(&["e"]))
+        .unwrap();
     logger.flush().unwrap();
 
     let rows = rows(&server, &logger);
     let row = named(&rows, "call");
-    assert_eq!(row["input"], serde_json::to_value(&request).unwrap());
+    let request = serde_json::to_value(&request).unwrap();
+    assert_eq!(row["input"], request);
     assert_eq!(row["input"]["messages"][0][1], "a \"quoted\" line\n");
     assert_eq!(row["metadata"], json!({"a": 1, "b": 2}));
     assert_eq!(row["output"], "second");
+    let root = rows
+        .iter()
+        .find(|row| row["id"] == logged)
+        .expect("the logged root");
+    assert_eq!(root["input"], request);
+    assert_eq!(root["expected"], json!(["e"]));
 }
 
 #[test]
