@@ -116,12 +116,23 @@ pub(crate) fn hex_id_text<const N: usize>() -> IdString {
             break;
         }
     }
-    let mut text = IdString::new();
-    for c in hex_digits(&bytes) {
-        // Callers ask for at most 16 bytes (32 digits), so this never fails.
-        let _ = text.try_push(c);
+    // Two digits a byte, written into a buffer at once rather than pushed one by one.
+    let mut digits = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    for (pair, byte) in digits.chunks_exact_mut(2).zip(&bytes) {
+        pair.copy_from_slice(&hex_pair(*byte));
     }
-    text
+    // ASCII digits, at most 36 (N is at most 18), so neither step fails.
+    let text = std::str::from_utf8(&digits[..2 * N]).unwrap_or_default();
+    IdString::from(text).unwrap_or_default()
+}
+
+/// The two lowercase hex digits of `byte`.
+fn hex_pair(byte: u8) -> [u8; 2] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    [
+        DIGITS[usize::from(byte >> 4)],
+        DIGITS[usize::from(byte & 0xf)],
+    ]
 }
 
 /// Lowercase hex of `bytes`.
@@ -130,13 +141,7 @@ pub(crate) fn to_hex(bytes: &[u8]) -> String {
 }
 
 fn hex_digits(bytes: &[u8]) -> impl Iterator<Item = char> + '_ {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    bytes.iter().flat_map(|b| {
-        [
-            char::from(DIGITS[usize::from(b >> 4)]),
-            char::from(DIGITS[usize::from(b & 0xf)]),
-        ]
-    })
+    bytes.iter().flat_map(|b| hex_pair(*b).map(char::from))
 }
 
 /// Whether `s` is exactly `len` lowercase hex digits.
@@ -150,6 +155,14 @@ pub fn is_lower_hex(s: &str, len: usize) -> bool {
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn every_byte_has_its_two_hex_digits() {
+        for byte in 0..=u8::MAX {
+            assert_eq!(hex_pair(byte), *format!("{byte:02x}").as_bytes());
+        }
+        assert_eq!(to_hex(&[0x00, 0x9f, 0xa0, 0xff]), "009fa0ff");
+    }
 
     #[test]
     fn hex_ids_have_the_documented_shape() {
