@@ -231,21 +231,14 @@ impl LoggedFields {
     /// objects. Values stay values while any attachment is alive (a sink finds attachments in
     /// values) or a masking function is installed (it edits values).
     pub fn written_now(map: Map<String, Value>) -> LoggedFields {
-        LoggedFields::written_now_from(owned_names(map))
+        LoggedFields::written_now_from_logged(
+            owned_names(map).map(|(key, value)| (key, LoggedValue::Value(value))),
+        )
     }
 
-    /// [`LoggedFields::written_now`] for fields named by `'static` names too.
-    pub(crate) fn written_now_from(
-        fields: impl IntoIterator<Item = (FieldName, Value)>,
-    ) -> LoggedFields {
-        if crate::attachment::any_alive() || crate::mask::is_masking() {
-            return LoggedFields::of_values(fields);
-        }
-        LoggedFields::write_values_from(fields)
-    }
-
-    /// [`LoggedFields::written_now_from`] for fields some of which are text already (an event's
-    /// fields given by reference): while values must stay values, the text is parsed back.
+    /// [`LoggedFields::written_now`] for fields named by `'static` names too, some of which may
+    /// be text already (an event's fields given by reference): while values must stay values,
+    /// that text is parsed back.
     pub(crate) fn written_now_from_logged(
         fields: impl IntoIterator<Item = (FieldName, LoggedValue)>,
     ) -> LoggedFields {
@@ -280,13 +273,8 @@ impl LoggedFields {
     /// [`LoggedFields::written_now`] without its checks.
     #[cfg(test)]
     pub(crate) fn write_values(map: Map<String, Value>) -> LoggedFields {
-        LoggedFields::write_values_from(owned_names(map))
-    }
-
-    fn write_values_from(fields: impl IntoIterator<Item = (FieldName, Value)>) -> LoggedFields {
         LoggedFields(
-            fields
-                .into_iter()
+            owned_names(map)
                 .map(|(key, value)| {
                     let value = written(&key, value);
                     (key, value)
