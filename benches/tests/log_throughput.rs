@@ -18,6 +18,15 @@ fn run(args: &[&str]) -> Value {
     serde_json::from_str(line).expect("the last line is JSON")
 }
 
+/// Runs the default (child) workload: `spans` spans of 200-byte payloads, with `extra` flags.
+fn run_children(spans: &str, extra: &[&str]) -> Value {
+    let args: Vec<&str> = ["--spans", spans, "--payload-bytes", "200"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    run(&args)
+}
+
 /// Runs the bench binary with `args`, checks that it fails, and returns its standard error.
 fn refused(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_log_throughput"))
@@ -48,7 +57,7 @@ fn caller_times(report: &Value) -> (f64, f64) {
 
 #[test]
 fn child_spans_are_all_stored_and_reported() {
-    let report = run(&["--spans", "300", "--payload-bytes", "200"]);
+    let report = run_children("300", &[]);
     assert_delivered(&report, "child", 300, 301);
     assert!(
         report["e2e_spans_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
@@ -80,27 +89,14 @@ fn flushing_every_zero_spans_is_refused() {
 
 #[test]
 fn spans_logging_by_reference_are_all_stored() {
-    let report = run(&[
-        "--spans",
-        "300",
-        "--payload-bytes",
-        "200",
-        "--log-by-reference",
-    ]);
+    let report = run_children("300", &["--log-by-reference"]);
     assert_delivered(&report, "child", 300, 301);
     assert_eq!(report["log_by_reference"], true, "{report}");
 }
 
 #[test]
 fn with_a_one_row_queue_logging_waits_and_nothing_is_dropped() {
-    let report = run(&[
-        "--spans",
-        "100",
-        "--payload-bytes",
-        "200",
-        "--queue-size",
-        "1",
-    ]);
+    let report = run_children("100", &["--queue-size", "1"]);
     assert_delivered(&report, "child", 100, 101);
     // Every row waited for room, so the loop's wall time is well beyond its CPU time (a
     // default queue holds all 302 rows at once, and the two are about equal).
@@ -116,14 +112,7 @@ fn an_unknown_workload_is_refused() {
 
 #[test]
 fn flushing_every_span_sends_each_span_on_its_own() {
-    let report = run(&[
-        "--spans",
-        "30",
-        "--payload-bytes",
-        "200",
-        "--flush-every",
-        "1",
-    ]);
+    let report = run_children("30", &["--flush-every", "1"]);
     assert_delivered(&report, "child", 30, 31);
     assert_eq!(report["flush_every"], 1, "{report}");
     // Each flush sends the span logged since the last one: at least one request a span (the
