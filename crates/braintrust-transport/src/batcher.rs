@@ -324,6 +324,7 @@ impl Batcher {
         let counters = Arc::new(Counters::new());
         let org = Arc::new(OnceLock::new());
         let enqueue_timeout = options.enqueue_timeout;
+        let background_nice = options.config.background_nice;
         let drop_logging_period = options.config.queue_drop_logging_period;
         let remote = Remote::new(client, options.config.clone(), org.clone());
         let uploads = Arc::new(UploadCounters::default());
@@ -340,6 +341,8 @@ impl Batcher {
         let handle = std::thread::Builder::new()
             .name("braintrust-batcher".into())
             .spawn(move || {
+                // Before the runtime, whose threads inherit the lowered priority.
+                crate::background::lower_current_thread_priority(background_nice);
                 // One runtime thread drives the requests while this thread prepares the next
                 // chunk of rows.
                 match tokio::runtime::Builder::new_multi_thread()

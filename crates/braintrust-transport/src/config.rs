@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use braintrust_core::env_file::{EnvLookup, parse_bool};
 
+use crate::background::DEFAULT_BACKGROUND_NICE;
+
 /// Default app URL.
 pub const DEFAULT_APP_URL: &str = "https://www.braintrust.dev";
 /// API URL used when login gives none.
@@ -60,6 +62,10 @@ pub struct Config {
     pub prompt_cache_memory_max: usize,
     /// `BRAINTRUST_PROMPT_CACHE_DISK_MAX_SIZE`: prompts kept on disk (default 1048576).
     pub prompt_cache_disk_max: usize,
+    /// `BRAINTRUST_BACKGROUND_NICE` (10): how many nice levels below the thread that starts a
+    /// logger its background threads run (Linux; 0 keeps them level with it). See
+    /// [`crate::background`].
+    pub background_nice: u8,
 }
 
 impl std::fmt::Debug for Config {
@@ -110,6 +116,7 @@ impl Default for Config {
             prompt_cache_dir: default_prompt_cache_dir(),
             prompt_cache_memory_max: 1024,
             prompt_cache_disk_max: 1 << 20,
+            background_nice: DEFAULT_BACKGROUND_NICE,
         }
     }
 }
@@ -171,6 +178,10 @@ impl Config {
                 .unwrap_or(1024),
             prompt_cache_disk_max: number(lookup, "BRAINTRUST_PROMPT_CACHE_DISK_MAX_SIZE", 0)?
                 .unwrap_or(1 << 20),
+            background_nice: match number(lookup, "BRAINTRUST_BACKGROUND_NICE", 0)? {
+                Some(steps) => u8::try_from(steps).unwrap_or(u8::MAX),
+                None => DEFAULT_BACKGROUND_NICE,
+            },
         })
     }
 }
@@ -246,6 +257,7 @@ mod tests {
         );
         assert_eq!(c.api_url, None);
         assert!(!c.sync_flush);
+        assert_eq!(c.background_nice, 10);
 
         let c = Config::from_lookup(&EnvLookup::from_pairs([
             ("BRAINTRUST_API_KEY", " sk-abc "),
@@ -255,6 +267,7 @@ mod tests {
             ("BRAINTRUST_SYNC_FLUSH", "yes"),
             ("BRAINTRUST_HTTP_TIMEOUT", "2.5"),
             ("BRAINTRUST_ORG_NAME", "   "),
+            ("BRAINTRUST_BACKGROUND_NICE", "0"),
         ]))
         .unwrap();
         assert_eq!(c.api_key.as_deref(), Some("sk-abc"));
@@ -264,6 +277,7 @@ mod tests {
         assert!(c.sync_flush);
         assert_eq!(c.http_timeout, Some(Duration::from_millis(2500)));
         assert_eq!(c.org_name, None, "blank counts as unset");
+        assert_eq!(c.background_nice, 0);
     }
 
     #[test]
@@ -273,6 +287,7 @@ mod tests {
             ("BRAINTRUST_QUEUE_SIZE", "lots"),
             ("BRAINTRUST_SYNC_FLUSH", "maybe"),
             ("BRAINTRUST_HTTP_TIMEOUT", "-1"),
+            ("BRAINTRUST_BACKGROUND_NICE", "-5"),
         ] {
             let err = Config::from_lookup(&EnvLookup::from_pairs([(var, value)])).unwrap_err();
             assert_eq!(err.variable, var);

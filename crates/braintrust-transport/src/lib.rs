@@ -13,9 +13,11 @@
 //! * [`experiment`]: [`experiment::init_experiment`], [`experiment::Experiment`] and summaries;
 //! * [`dataset`]: [`dataset::init_dataset`] and [`dataset::Dataset`] records;
 //! * [`fetch`]: reading rows back page by page; [`git`]: the git metadata of experiments;
-//! * [`sse`]: an incremental server-sent-events parser.
+//! * [`sse`]: an incremental server-sent-events parser;
+//! * [`background`]: the lowered scheduling priority of background threads.
 
 pub mod api;
+pub mod background;
 pub mod batcher;
 pub mod config;
 pub mod dataset;

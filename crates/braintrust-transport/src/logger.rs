@@ -77,6 +77,7 @@ pub struct LoggerOptions {
     retry_base_delay: Option<Duration>,
     flush_interval: Option<Duration>,
     attachment_flush_timeout: Option<Duration>,
+    background_nice: Option<u8>,
 }
 
 impl std::fmt::Debug for LoggerOptions {
@@ -117,6 +118,7 @@ impl Default for LoggerOptions {
             retry_base_delay: None,
             flush_interval: None,
             attachment_flush_timeout: None,
+            background_nice: None,
         }
     }
 }
@@ -178,6 +180,9 @@ impl LoggerOptions {
         flush_interval: Duration => flush_interval;
         /// How long a flush waits for attachment uploads once the rows are sent (120 s).
         attachment_flush_timeout: Duration => attachment_flush_timeout;
+        /// How many nice levels below the thread calling `init_logger` the logger's background
+        /// threads run (else `BRAINTRUST_BACKGROUND_NICE`, 10; 0 keeps them level; Linux only).
+        background_nice: u8 => background_nice;
     }
 
     /// With `false`, every logging call flushes before returning (default `true`: logging
@@ -342,7 +347,13 @@ fn settings(
     macro_rules! set {
         ($($field:ident),*) => { $(if let Some(v) = options.$field { config.$field = v; })* };
     }
-    set!(batch_size, num_retries, queue_size, sync_flush);
+    set!(
+        batch_size,
+        num_retries,
+        queue_size,
+        sync_flush,
+        background_nice
+    );
     if let Some(size) = options.max_request_size {
         config.max_request_size = Some(size);
     }
