@@ -63,8 +63,8 @@ pub struct Config {
     /// `BRAINTRUST_PROMPT_CACHE_DISK_MAX_SIZE`: prompts kept on disk (default 1048576).
     pub prompt_cache_disk_max: usize,
     /// `BRAINTRUST_BACKGROUND_NICE` (10): how many nice levels below the thread that starts a
-    /// logger its background threads run (Linux; 0 keeps them level with it). See
-    /// [`crate::background`].
+    /// logger, experiment or dataset its background threads run (Linux; 0 keeps them level
+    /// with it). See [`crate::background`].
     pub background_nice: u8,
 }
 
